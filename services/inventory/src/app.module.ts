@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { SagaflowCoreModule } from '@sagaflow/shared';
+import { env, logger } from './config.js';
+import { InventoryHandlers } from './inventory.handlers.js';
+import { migrations } from './migrations/Migration0001Initial.js';
+import { Reservation, StockItem } from './stock.entities.js';
+
+@Module({
+  imports: [
+    SagaflowCoreModule.forRoot({ name: 'inventory', env, logger, schema: 'inventory', entities: [StockItem, Reservation], migrations }),
+  ],
+  controllers: [InventoryHandlers],
+})
+export class AppModule {}

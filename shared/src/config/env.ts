@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** Settings every process reads. Each process extends this with its own. */
+export const BaseEnv = z.object({
+  AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672/%2F'),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/sagaflow'),
+  /** quorum (replicated, the default) or classic. Every process must agree. */
+  QUEUE_TYPE: z.enum(['quorum', 'classic']).default('quorum'),
+  PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
+  /** Redeliveries of a message whose handler keeps failing, before it is dead-lettered. */
+  MAX_REDELIVERIES: z.coerce.number().int().min(0).max(100).default(5),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type BaseEnv = z.infer<typeof BaseEnv>;
+
+/** Parses the environment; on a bad value prints every problem by variable name and exits. */
+export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
+  process.stderr.write(`Invalid configuration:\n${problems}\n`);
+  process.exit(78); // EX_CONFIG
+}

@@ -1,0 +1,50 @@
+import { v7 as uuidv7 } from 'uuid';
+
+/** Bumped when a payload contract changes incompatibly; consumers reject versions they do not know. */
+export const SCHEMA_VERSION = 1;
+
+/** The metadata every saga message carries, next to its typed payload. */
+export interface MessageMeta {
+  /** Unique per message; redeliveries and re-sends keep it, so consumers can dedupe. */
+  messageId: string;
+  /** `<service>.<verb>` for commands, `<command>.succeeded|failed` for replies. */
+  type: string;
+  sagaId: string;
+  /** Ties every message of one business transaction together (the order's correlation id). */
+  correlationId: string;
+  /** The message that caused this one; empty for the first command of a saga. */
+  causationId: string;
+  schemaVersion: number;
+}
+
+export interface Envelope<P = unknown> extends MessageMeta {
+  payload: P;
+}
+
+export const newMessageId = (): string => uuidv7();
+
+/** AMQP header names for the metadata that has no standard AMQP property. */
+export const HEADERS = {
+  sagaId: 'x-saga-id',
+  causationId: 'x-causation-id',
+  schemaVersion: 'x-schema-version',
+  // Added when a message is dead-lettered by a Sagaflow consumer.
+  deadLetterReason: 'x-dead-letter-reason',
+  deadLetterError: 'x-dead-letter-error',
+  originalQueue: 'x-original-queue',
+  deadLetteredAt: 'x-dead-lettered-at',
+  deadLetteredBy: 'x-dead-lettered-by',
+} as const;
+
+/** Builds the envelope of a message caused by `cause` (same saga and correlation). */
+export function causedBy<P>(cause: MessageMeta, type: string, payload: P): Envelope<P> {
+  return {
+    messageId: newMessageId(),
+    type,
+    sagaId: cause.sagaId,
+    correlationId: cause.correlationId,
+    causationId: cause.messageId,
+    schemaVersion: SCHEMA_VERSION,
+    payload,
+  };
+}

@@ -1,0 +1,60 @@
+import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
+import type { ConfirmChannel, Options } from 'amqplib';
+import type { Envelope } from '../contracts/envelope.js';
+import { encode } from './codec.js';
+
+/** The broker could not route a message to any queue. */
+export class UnroutableMessageError extends Error {}
+
+/**
+ * Publishes on a confirm channel: every publish resolves only once the broker has taken responsibility
+ * for the message. Publishes are `mandatory`, so a message no queue takes is reported, never dropped
+ * silently (the exchanges' alternate exchange also keeps a copy in `sagaflow.unroutable`).
+ */
+export class Publisher {
+  private readonly channel: ChannelWrapper;
+  private readonly returned = new Set<string>();
+
+  constructor(
+    connection: AmqpConnectionManager,
+    private readonly appId: string,
+    setup?: (channel: ConfirmChannel) => Promise<void>,
+  ) {
+    this.channel = connection.createChannel({
+      name: `${appId}-publisher`,
+      confirm: true,
+      publishTimeout: 30_000,
+      setup: async (channel: ConfirmChannel) => {
+        channel.on('return', (message) => this.returned.add(String(message.properties.messageId)));
+        await setup?.(channel);
+      },
+    });
+  }
+
+  async publish(exchange: string, routingKey: string, envelope: Envelope, extra: Options.Publish = {}): Promise<void> {
+    const { content, options } = encode(envelope, this.appId);
+    await this.publishRaw(exchange, routingKey, content, {
+      ...options,
+      ...extra,
+      headers: { ...options.headers, ...extra.headers },
+    });
+  }
+
+  /** Publishes bytes as they are (used to move a message elsewhere, e.g. to a dead-letter queue). */
+  async publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+    const messageId = String(options.messageId);
+    await this.channel.publish(exchange, routingKey, content, { ...options, mandatory: true });
+    // RabbitMQ sends basic.return before the confirm, so a returned message is known by now.
+    if (this.returned.delete(messageId)) {
+      throw new UnroutableMessageError(`no queue is bound to ${exchange} for routing key ${routingKey} (message ${messageId})`);
+    }
+  }
+
+  waitForConnect(): Promise<void> {
+    return this.channel.waitForConnect();
+  }
+
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+}

@@ -1,0 +1,65 @@
+import 'reflect-metadata';
+import { MikroORM } from '@mikro-orm/postgresql';
+import type { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import type { BaseEnv } from '../config/env.js';
+import type { ServiceName } from '../contracts/define.js';
+import { ParticipantServer } from '../participant/participant.server.js';
+import { RethrowRpcErrors } from '../participant/rethrow-rpc-errors.filter.js';
+import { Broker } from './broker.js';
+import { checkDependencies } from './preflight.js';
+
+export interface ProcessOptions {
+  module: Type<unknown>;
+  env: BaseEnv & { PORT: number };
+  logger: Logger;
+  /** The schema the process owns: created if missing, then migrated. */
+  schema: string;
+  /** Runs after migrations, before the process takes messages or requests (e.g. seeding). */
+  onMigrated?: (app: INestApplication) => Promise<void>;
+  /** Attaches transports (before listening). */
+  beforeListen?: (app: INestApplication) => Promise<void>;
+}
+
+/** Starts a Sagaflow process: check dependencies, migrate its schema, start transports, listen on PORT. */
+export async function startProcess(options: ProcessOptions): Promise<INestApplication> {
+  const { env, logger } = options;
+  try {
+    await checkDependencies(env, 30_000);
+  } catch (error) {
+    logger.fatal((error as Error).message);
+    process.exit(1);
+  }
+  const app = await NestFactory.create(options.module, { bufferLogs: true });
+  app.useLogger(app.get(NestPinoLogger));
+  app.enableShutdownHooks();
+  const orm = app.get(MikroORM);
+  await orm.em.getConnection().execute(`create schema if not exists "${options.schema}"`);
+  const applied = await orm.migrator.up();
+  if (applied.length) logger.info({ migrations: applied.map((migration) => migration.name) }, 'migrations applied');
+  await options.onMigrated?.(app);
+  await options.beforeListen?.(app);
+  await app.listen(env.PORT);
+  logger.info({ port: env.PORT }, 'ready');
+  return app;
+}
+
+/** Starts a saga participant: a Nest app whose `@MessagePattern` handlers take the service's commands and queries. */
+export function startParticipant(options: ProcessOptions & { service: ServiceName }): Promise<INestApplication> {
+  return startProcess({
+    ...options,
+    beforeListen: async (app) => {
+      const server = new ParticipantServer({
+        service: options.service,
+        broker: app.get(Broker),
+        em: app.get(MikroORM).em,
+        logger: options.logger,
+      });
+      app.useGlobalFilters(new RethrowRpcErrors(app.getHttpAdapter()));
+      app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
+      await app.startAllMicroservices();
+    },
+  });
+}

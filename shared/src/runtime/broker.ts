@@ -1,0 +1,60 @@
+import type { AmqpConnectionManager } from 'amqp-connection-manager';
+import type { ConfirmChannel } from 'amqplib';
+import type { Logger } from 'pino';
+import type { BaseEnv } from '../config/env.js';
+import { connectBroker } from '../messaging/connection.js';
+import { Consumer, type MessageHandler } from '../messaging/consumer.js';
+import { Publisher } from '../messaging/publisher.js';
+import { declareTopology } from '../topology/declare.js';
+import { buildTopology } from '../topology/topology.js';
+
+/**
+ * A process's link to RabbitMQ: one reconnecting connection, one confirmed publisher, and consumers.
+ * Every channel declares the whole topology when it opens, so no process depends on another's start order.
+ */
+export class Broker {
+  readonly connection: AmqpConnectionManager;
+  readonly publisher: Publisher;
+  private readonly consumers: Consumer[] = [];
+  private readonly declare: (channel: ConfirmChannel) => Promise<void>;
+
+  constructor(
+    private readonly env: BaseEnv,
+    readonly name: string,
+    private readonly logger: Logger,
+  ) {
+    const topology = buildTopology(env.QUEUE_TYPE);
+    this.declare = (channel) => declareTopology(channel, topology);
+    this.connection = connectBroker(env.AMQP_URL, name, logger);
+    this.publisher = new Publisher(this.connection, name, this.declare);
+  }
+
+  consume(queue: string, handler: MessageHandler): Consumer {
+    const consumer = new Consumer(this.connection, {
+      queue,
+      handler,
+      prefetch: this.env.PREFETCH,
+      maxRedeliveries: this.env.MAX_REDELIVERIES,
+      publisher: this.publisher,
+      logger: this.logger,
+      setup: this.declare,
+    });
+    this.consumers.push(consumer);
+    return consumer;
+  }
+
+  isConnected(): boolean {
+    return this.connection.isConnected();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
+
+  /** Stops consumers first (finishing messages in hand), then the publisher, then the connection. */
+  async close(): Promise<void> {
+    await Promise.all(this.consumers.map((consumer) => consumer.close()));
+    await this.publisher.close();
+    await this.connection.close();
+  }
+}

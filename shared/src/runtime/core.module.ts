@@ -1,0 +1,54 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { defineConfig, type EntitySchema } from '@mikro-orm/postgresql';
+import type { MigrationObject } from '@mikro-orm/core';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import type { BaseEnv } from '../config/env.js';
+import { Broker } from './broker.js';
+import { HealthController } from './health.controller.js';
+
+export interface CoreOptions {
+  /** Process name: logs, broker connection name. */
+  name: string;
+  env: BaseEnv;
+  logger: Logger;
+  /** The PostgreSQL schema this process owns; its tables and its migrations table live there. */
+  schema: string;
+  entities: EntitySchema<any, any>[];
+  migrations: MigrationObject[];
+}
+
+/** What every Sagaflow process has: JSON logs, its database (MikroORM + migrations), the broker, /health. */
+@Module({})
+export class SagaflowCoreModule {
+  static forRoot(options: CoreOptions): DynamicModule {
+    const { env, logger, name, schema } = options;
+    return {
+      module: SagaflowCoreModule,
+      global: true,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: { logger, autoLogging: { ignore: (request) => request.url === '/health' } },
+        }),
+        MikroOrmModule.forRoot(
+          defineConfig({
+            clientUrl: env.DATABASE_URL,
+            schema,
+            entities: options.entities,
+            extensions: [Migrator],
+            migrations: { migrationsList: options.migrations, snapshot: false, tableName: 'mikro_orm_migrations' },
+            pool: { min: 1, max: 10 },
+            allowGlobalContext: false,
+          }),
+        ),
+        TerminusModule,
+      ],
+      controllers: [HealthController],
+      providers: [{ provide: Broker, useFactory: () => new Broker(env, name, logger) }],
+      exports: [Broker],
+    };
+  }
+}

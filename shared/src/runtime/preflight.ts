@@ -1,0 +1,45 @@
+import amqplib from 'amqplib';
+import pg from 'pg';
+import { redact } from '../messaging/connection.js';
+
+export class DependencyUnreachableError extends Error {}
+
+/**
+ * Checks that RabbitMQ and PostgreSQL answer, retrying until `timeoutMs`, and throws an error that names
+ * the missing piece and how to start it.
+ */
+export async function checkDependencies(env: { AMQP_URL: string; DATABASE_URL: string }, timeoutMs = 10_000): Promise<void> {
+  await retry(timeoutMs, async () => {
+    const connection = await amqplib.connect(env.AMQP_URL).catch((error: Error) => {
+      throw new DependencyUnreachableError(
+        `RabbitMQ is not reachable at ${redact(env.AMQP_URL)} (${error.message}). Start it (rabbitmq-server -detached) or set AMQP_URL.`,
+      );
+    });
+    await connection.close();
+  });
+  await retry(timeoutMs, async () => {
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    try {
+      await client.connect();
+      await client.query('select 1');
+    } catch (error) {
+      throw new DependencyUnreachableError(
+        `PostgreSQL is not reachable at ${redact(env.DATABASE_URL)} (${(error as Error).message}). Start it or set DATABASE_URL.`,
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+}
+
+async function retry(timeoutMs: number, attempt: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import { SERVICES } from '../contracts/define.js';
+
+/**
+ * The broker topology, defined once. Every process declares all of it on connect (declarations are
+ * idempotent when the arguments agree), and `rabbitmq/definitions.json` is exported from it.
+ *
+ *   sagaflow.commands (topic) --<service>.*--> <service>.commands      (orchestrator -> service)
+ *   sagaflow.replies  (topic) --#-----------> orchestrator.replies     (service -> orchestrator)
+ *   sagaflow.queries  (topic) --<service>.*--> <service>.queries       (read-only request/reply)
+ *   sagaflow.dlx      (direct) --<queue>-----> <queue>.dlq             (dead letters, by source queue)
+ *   sagaflow.unroutable (fanout) -----------> sagaflow.unroutable     (alternate exchange: nothing is dropped)
+ */
+export const EXCHANGES = {
+  commands: 'sagaflow.commands',
+  replies: 'sagaflow.replies',
+  queries: 'sagaflow.queries',
+  deadLetters: 'sagaflow.dlx',
+  unroutable: 'sagaflow.unroutable',
+} as const;
+
+export const QUEUES = {
+  commandsOf: (service: string) => `${service}.commands`,
+  queriesOf: (service: string) => `${service}.queries`,
+  replies: 'orchestrator.replies',
+  unroutable: 'sagaflow.unroutable',
+  deadLettersOf: (queue: string) => `${queue}.dlq`,
+} as const;
+
+export type QueueType = 'quorum' | 'classic';
+
+export interface ExchangeSpec {
+  name: string;
+  type: 'topic' | 'direct' | 'fanout';
+  arguments: Record<string, unknown>;
+}
+export interface QueueSpec {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+export interface BindingSpec {
+  exchange: string;
+  queue: string;
+  routingKey: string;
+}
+export interface Topology {
+  exchanges: ExchangeSpec[];
+  queues: QueueSpec[];
+  bindings: BindingSpec[];
+}
+
+/** All exchanges and queues are durable; every work queue dead-letters to `sagaflow.dlx` keyed by its own name. */
+export function buildTopology(queueType: QueueType = 'quorum'): Topology {
+  const withAlternate = { 'alternate-exchange': EXCHANGES.unroutable };
+  const exchanges: ExchangeSpec[] = [
+    { name: EXCHANGES.commands, type: 'topic', arguments: withAlternate },
+    { name: EXCHANGES.replies, type: 'topic', arguments: withAlternate },
+    { name: EXCHANGES.queries, type: 'topic', arguments: withAlternate },
+    { name: EXCHANGES.deadLetters, type: 'direct', arguments: {} },
+    { name: EXCHANGES.unroutable, type: 'fanout', arguments: {} },
+  ];
+  const queues: QueueSpec[] = [];
+  const bindings: BindingSpec[] = [];
+
+  const workQueue = (name: string, exchange: string, routingKey: string) => {
+    queues.push({
+      name,
+      arguments: {
+        'x-queue-type': queueType,
+        'x-dead-letter-exchange': EXCHANGES.deadLetters,
+        'x-dead-letter-routing-key': name,
+      },
+    });
+    bindings.push({ exchange, queue: name, routingKey });
+    const dlq = QUEUES.deadLettersOf(name);
+    queues.push({ name: dlq, arguments: { 'x-queue-type': queueType } });
+    bindings.push({ exchange: EXCHANGES.deadLetters, queue: dlq, routingKey: name });
+  };
+
+  for (const service of SERVICES) workQueue(QUEUES.commandsOf(service), EXCHANGES.commands, `${service}.*`);
+  workQueue(QUEUES.replies, EXCHANGES.replies, '#');
+  for (const service of ['inventory', 'payment', 'notification']) {
+    workQueue(QUEUES.queriesOf(service), EXCHANGES.queries, `${service}.*`);
+  }
+  queues.push({ name: QUEUES.unroutable, arguments: { 'x-queue-type': queueType } });
+  bindings.push({ exchange: EXCHANGES.unroutable, queue: QUEUES.unroutable, routingKey: '' });
+
+  return { exchanges, queues, bindings };
+}
