@@ -16,6 +16,7 @@ export default {
   transform: { '^.+\\.ts$': ['@swc/jest', swcConfig] },
   moduleNameMapper: {
     '^@sagaflow/shared$': '<rootDir>/shared/src/index.ts',
+    '^@sagaflow/shared/launcher$': '<rootDir>/shared/src/launcher/index.ts',
     '^@sagaflow/shared/testkit$': '<rootDir>/shared/src/testkit/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

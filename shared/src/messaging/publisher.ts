@@ -40,12 +40,16 @@ export class Publisher {
     });
   }
 
-  /** Publishes bytes as they are (used to move a message elsewhere, e.g. to a dead-letter queue). */
+  /**
+   * Publishes bytes as they are (used to move a message elsewhere, e.g. to a dead-letter queue).
+   * `mandatory: false` only for answers to direct reply-to, which RabbitMQ reports as returned.
+   */
   async publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const messageId = String(options.messageId);
-    await this.channel.publish(exchange, routingKey, content, { ...options, mandatory: true });
+    const mandatory = options.mandatory ?? true;
+    await this.channel.publish(exchange, routingKey, content, { ...options, mandatory });
     // RabbitMQ sends basic.return before the confirm, so a returned message is known by now.
-    if (this.returned.delete(messageId)) {
+    if (this.returned.delete(messageId) && mandatory) {
       throw new UnroutableMessageError(`no queue is bound to ${exchange} for routing key ${routingKey} (message ${messageId})`);
     }
   }

@@ -131,6 +131,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
         correlationId,
         messageId: `${correlationId}-response`,
         contentType: 'application/json',
+        mandatory: false,
       });
     } catch (error) {
       // The asker gave up (its reply-to address is gone); a query has no effect to lose.

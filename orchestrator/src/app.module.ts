@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { Broker, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
+import { env, logger } from './config.js';
+import { migrations } from './migrations/Migration0001Initial.js';
+import { GetOrderHandler, ListOrdersHandler } from './orders/order-queries.js';
+import { OrdersController } from './orders/orders.controller.js';
+import { PlaceOrderHandler } from './orders/place-order.js';
+import { AskServiceHandler } from './read-models/ask-service.js';
+import { ReadController } from './read-models/read.controller.js';
+import { SagaEvent, SagaInstance } from './saga-engine/saga.entities.js';
+import { SagaRuntime } from './saga-engine/saga-runtime.js';
+
+@Module({
+  imports: [
+    SagaflowCoreModule.forRoot({ name: 'orchestrator', env, logger, schema: 'orchestrator', entities: [SagaInstance, SagaEvent], migrations }),
+    CqrsModule.forRoot(),
+  ],
+  controllers: [OrdersController, ReadController],
+  providers: [
+    SagaRuntime,
+    PlaceOrderHandler,
+    GetOrderHandler,
+    ListOrdersHandler,
+    AskServiceHandler,
+    {
+      provide: QueryClient,
+      useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS),
+      inject: [Broker],
+    },
+  ],
+})
+export class AppModule {}

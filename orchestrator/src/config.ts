@@ -1,0 +1,11 @@
+import { BaseEnv, createLogger, loadEnv } from '@sagaflow/shared';
+import { z } from 'zod';
+
+export const env = loadEnv(
+  BaseEnv.extend({
+    PORT: z.coerce.number().int().default(3000),
+    /** How long the read endpoints wait for a service to answer a query. */
+    QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+  }),
+);
+export const logger = createLogger('orchestrator', env.LOG_LEVEL);

@@ -1,0 +1,14 @@
+import { startProcess } from '@sagaflow/shared';
+import { AppModule } from './app.module.js';
+import { env, logger } from './config.js';
+import { QueryTimeoutFilter } from './http/query-timeout.filter.js';
+
+await startProcess({
+  module: AppModule,
+  env,
+  logger,
+  schema: 'orchestrator',
+  beforeListen: async (app) => {
+    app.useGlobalFilters(new QueryTimeoutFilter());
+  },
+});

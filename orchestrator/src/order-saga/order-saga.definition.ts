@@ -1,0 +1,46 @@
+import { InventoryCommands, NotificationCommands, OrderCommands, PaymentCommands } from '@sagaflow/shared';
+import { defineSaga } from '../saga-engine/saga-definition.js';
+import type { OrderSagaData } from './order-saga.data.js';
+
+/**
+ * The order saga: create-order → reserve-inventory → charge-payment → (pivot) → confirm-order → notify.
+ * If a step before the pivot fails, the steps done so far are undone in reverse order, the customer is
+ * told why, and the order ends CANCELLED. After the pivot the order is paid: nothing is undone.
+ */
+export const orderSaga = defineSaga<OrderSagaData>('order')
+  .step('create-order')
+  .invoke(OrderCommands.create, (order) => ({ orderId: order.orderId, customerId: order.customerId, items: order.items }))
+  .compensateWith(OrderCommands.cancel, (order, saga) => ({ orderId: order.orderId, reason: saga.failureReason ?? 'cancelled' }))
+
+  .step('reserve-inventory')
+  .invoke(InventoryCommands.reserve, (order) => ({ orderId: order.orderId, items: order.items }))
+  .onSuccess((order, reservation) => ({ ...order, total: reservation.total, currency: reservation.currency }))
+  .compensateWith(InventoryCommands.release, (order) => ({ orderId: order.orderId }))
+
+  .step('charge-payment')
+  .invoke(PaymentCommands.charge, (order) => ({
+    orderId: order.orderId,
+    customerId: order.customerId,
+    amount: order.total!,
+    currency: order.currency!,
+    paymentMethod: order.paymentMethod,
+  }))
+  .compensateWith(PaymentCommands.refund, (order) => ({ orderId: order.orderId }))
+
+  .pivot()
+
+  .step('confirm-order')
+  .invoke(OrderCommands.confirm, (order) => ({ orderId: order.orderId, total: order.total!, currency: order.currency! }))
+
+  .step('notify')
+  .invoke(NotificationCommands.send, (order) => ({ orderId: order.orderId, customerId: order.customerId, kind: 'confirmation' as const }))
+
+  .afterCompensation('notify-cancellation')
+  .invoke(NotificationCommands.send, (order, saga) => ({
+    orderId: order.orderId,
+    customerId: order.customerId,
+    kind: 'cancellation' as const,
+    reason: saga.failureReason ?? undefined,
+  }))
+
+  .build();

@@ -1,0 +1,158 @@
+import { MikroORM, OptimisticLockError, type EntityManager } from '@mikro-orm/postgresql';
+import {
+  COMMANDS,
+  EXCHANGES,
+  FailureReply,
+  newMessageId,
+  Outbox,
+  type OutboxRelay,
+  parseReplyType,
+  PermanentError,
+  SCHEMA_VERSION,
+  DeadLetterError,
+  type Envelope,
+} from '@sagaflow/shared';
+import type { Logger } from 'pino';
+import type { SagaDefinition } from './saga-definition.js';
+import { SagaEvent, SagaInstance } from './saga.entities.js';
+import { applyReply, FINAL_STATUSES, startSaga, type SagaState, type Transition } from './saga-state.js';
+
+export interface StartSaga<D> {
+  businessKey: string;
+  correlationId: string;
+  data: D;
+}
+
+/** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
+const MAX_CONFLICT_RETRIES = 20;
+
+/**
+ * Runs saga definitions. Each transition (start, or one reply) is one transaction: the saga row (version
+ * checked), its history, and the next command in the outbox. The relay publishes after commit, so a
+ * reply can never overtake the state change that sent its command.
+ */
+export class SagaEngine {
+  private readonly definitions = new Map<string, SagaDefinition<any>>();
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly outbox: Outbox,
+    private readonly relay: OutboxRelay,
+    private readonly logger: Logger,
+  ) {}
+
+  register(definition: SagaDefinition<any>): void {
+    this.definitions.set(definition.name, definition);
+  }
+
+  async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaInstance> {
+    const sagaId = newMessageId();
+    const now = new Date();
+    const transition = startSaga(definition, request.data, now, newMessageId());
+    const saga = await this.orm.em.fork().transactional(async (em) => {
+      const saga = em.create(SagaInstance, {
+        id: sagaId,
+        type: definition.name,
+        businessKey: request.businessKey,
+        correlationId: request.correlationId,
+        ...persisted(transition.state),
+        createdAt: now,
+        updatedAt: now,
+      });
+      em.create(SagaEvent, { sagaId, at: now, step: null, kind: 'saga-started', messageId: null, messageType: null, outcome: null, detail: null });
+      await this.record(em, saga, transition, now, '');
+      return saga;
+    });
+    this.relay.kick();
+    this.logger.info({ sagaId, type: definition.name, businessKey: request.businessKey }, 'saga started');
+    return saga;
+  }
+
+  /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */
+  async handleReply(reply: Envelope): Promise<void> {
+    const kind = parseReplyType(reply.type);
+    const contract = kind && COMMANDS.get(kind.commandType);
+    if (!kind || !contract) throw new DeadLetterError('unknown-type', `${reply.type} is not a reply to a known command`);
+    const schema = kind.outcome === 'succeeded' ? contract.result : FailureReply;
+    const payload = schema.safeParse(reply.payload);
+    if (!payload.success) throw new DeadLetterError('invalid-payload', `${reply.type}: ${payload.error.message}`);
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.orm.em.fork().transactional((em) => this.applyReplyOnce(em, reply, { ...kind, payload: payload.data }));
+        break;
+      } catch (error) {
+        if (!(error instanceof OptimisticLockError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      }
+    }
+    this.relay.kick();
+  }
+
+  private async applyReplyOnce(em: EntityManager, reply: Envelope, outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown }) {
+    const saga = await em.findOne(SagaInstance, reply.sagaId);
+    if (!saga) throw new PermanentError(`no saga ${reply.sagaId}`);
+    const log = this.logger.child({ sagaId: saga.id, messageId: reply.messageId, type: reply.type });
+    const now = new Date();
+    const awaiting = saga.awaiting;
+    if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
+      // Late, duplicated or out-of-order: the saga has moved on. Recorded, not applied.
+      const detail = awaiting ? `awaiting ${awaiting.commandType} ${awaiting.messageId}` : `saga is ${saga.status}`;
+      em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'reply-ignored', messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome, detail });
+      log.info({ detail }, 'stale reply ignored');
+      return;
+    }
+    const definition = this.definitions.get(saga.type);
+    if (!definition) throw new PermanentError(`no saga definition named ${saga.type}`);
+    const transition = applyReply(definition, stateOf(saga), outcome, now, newMessageId());
+    em.create(SagaEvent, {
+      sagaId: saga.id,
+      at: now,
+      step: awaiting.step,
+      kind: 'reply-applied',
+      messageId: reply.messageId,
+      messageType: reply.type,
+      outcome: outcome.outcome,
+      detail: outcome.outcome === 'failed' ? `${(outcome.payload as FailureReply).code}: ${(outcome.payload as FailureReply).reason}` : null,
+    });
+    Object.assign(saga, persisted(transition.state), { updatedAt: now });
+    await this.record(em, saga, transition, now, reply.messageId);
+    log.info({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
+  }
+
+  /** Writes what a transition sends (outbox) and ends (history), inside the caller's transaction. */
+  private async record(em: EntityManager, saga: SagaInstance, transition: Transition<unknown>, now: Date, causationId: string) {
+    const { send, state } = transition;
+    if (send) {
+      const envelope: Envelope = {
+        messageId: send.messageId,
+        type: send.contract.type,
+        sagaId: saga.id,
+        correlationId: saga.correlationId,
+        causationId,
+        schemaVersion: SCHEMA_VERSION,
+        payload: send.payload,
+      };
+      em.create(SagaEvent, { sagaId: saga.id, at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail: null });
+      await this.outbox.add(em, [{ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope }]);
+    }
+    if (FINAL_STATUSES.includes(state.status)) {
+      em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'saga-ended', messageId: null, messageType: null, outcome: state.status, detail: state.failureReason });
+    }
+  }
+}
+
+const persisted = (state: SagaState<unknown>) => ({
+  status: state.status,
+  data: state.data as Record<string, unknown>,
+  steps: state.steps,
+  awaiting: state.awaiting,
+  failureReason: state.failureReason,
+});
+
+const stateOf = (saga: SagaInstance): SagaState<unknown> => ({
+  status: saga.status,
+  data: saga.data,
+  steps: saga.steps,
+  awaiting: saga.awaiting ?? null,
+  failureReason: saga.failureReason ?? null,
+});

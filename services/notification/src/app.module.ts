@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { SagaflowCoreModule } from '@sagaflow/shared';
+import { env, logger } from './config.js';
+import { migrations } from './migrations/Migration0001Initial.js';
+import { Notification } from './notification.entities.js';
+import { NotificationHandlers } from './notification.handlers.js';
+
+@Module({
+  imports: [
+    SagaflowCoreModule.forRoot({ name: 'notification', env, logger, schema: 'notification', entities: [Notification], migrations }),
+  ],
+  controllers: [NotificationHandlers],
+})
+export class AppModule {}

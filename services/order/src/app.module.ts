@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { SagaflowCoreModule } from '@sagaflow/shared';
+import { env, logger } from './config.js';
+import { migrations } from './migrations/Migration0001Initial.js';
+import { Order } from './order.entities.js';
+import { OrderHandlers } from './order.handlers.js';
+
+@Module({
+  imports: [SagaflowCoreModule.forRoot({ name: 'order', env, logger, schema: 'order', entities: [Order], migrations })],
+  controllers: [OrderHandlers],
+})
+export class AppModule {}

@@ -1,0 +1,43 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Envelope } from '../contracts/envelope.js';
+
+/**
+ * The transactional outbox: messages are written in the same transaction as the state change that
+ * causes them, and published by the relay after commit. A crash between commit and publish delays a
+ * message; it never loses one, and never sends one for state that did not commit.
+ */
+export const outboxTableSql = (schema: string) => `
+create table if not exists "${schema}"."outbox" (
+  "id" bigserial primary key,
+  "message_id" uuid not null unique,
+  "exchange" text not null,
+  "routing_key" text not null,
+  "envelope" jsonb not null,
+  "created_at" timestamptz not null default now(),
+  "published_at" timestamptz
+);
+create index if not exists "outbox_unpublished_idx" on "${schema}"."outbox" ("id") where "published_at" is null;`;
+
+export interface OutboxMessage {
+  exchange: string;
+  routingKey: string;
+  envelope: Envelope;
+}
+
+export class Outbox {
+  readonly table: string;
+
+  constructor(schema: string) {
+    this.table = `"${schema}"."outbox"`;
+  }
+
+  /** Adds messages inside the caller's transaction. */
+  async add(em: EntityManager, messages: OutboxMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const values = messages.map(() => '(?, ?, ?, ?)').join(', ');
+    await em.execute(
+      `insert into ${this.table} (message_id, exchange, routing_key, envelope) values ${values}`,
+      messages.flatMap((message) => [message.envelope.messageId, message.exchange, message.routingKey, JSON.stringify(message.envelope)]),
+    );
+  }
+}

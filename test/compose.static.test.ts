@@ -1,0 +1,115 @@
+// Static checks of docker-compose.yml and the Dockerfile against the repo (no Docker needed): every app
+// has a built entry point, waits for healthy dependencies, and logs in to RabbitMQ as a user that exists.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
+
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+};
+// `merge: true` resolves the `<<: *app` merge keys the app services are written with.
+const compose: { services: Record<string, Service> } = parse(read('docker-compose.yml'), { merge: true });
+const { services } = compose;
+const dockerfile = read('Dockerfile');
+const definitions = JSON.parse(read('rabbitmq/definitions.json'));
+
+const apps = {
+  orchestrator: { workspace: 'orchestrator', port: 3000 },
+  order: { workspace: 'services/order', port: 3101 },
+  inventory: { workspace: 'services/inventory', port: 3102 },
+  payment: { workspace: 'services/payment', port: 3103 },
+  notification: { workspace: 'services/notification', port: 3104 },
+};
+const appCases = Object.entries(apps).map(([name, app]) => [name, app] as const);
+
+describe('docker-compose.yml', () => {
+  test('has rabbitmq, postgres and the five apps, each with a healthcheck', () => {
+    expect(Object.keys(services).sort()).toEqual(['rabbitmq', 'postgres', ...Object.keys(apps)].sort());
+    for (const [name, service] of Object.entries(services)) {
+      expect([name, service.healthcheck?.test?.[0]]).toEqual([name, expect.stringMatching(/^CMD(-SHELL)?$/)]);
+    }
+  });
+
+  test('rabbitmq mounts its config, plugins and definitions from files that exist', () => {
+    const mounts = Object.fromEntries(
+      (services.rabbitmq.volumes ?? []).map((volume) => {
+        const [source, target] = volume.split(':');
+        return [target, source];
+      }),
+    );
+    for (const file of ['rabbitmq.conf', 'definitions.json', 'enabled_plugins']) {
+      const source = mounts[`/etc/rabbitmq/${file}`];
+      expect(source).toBeDefined();
+      expect(existsSync(`${root}${source}`)).toBe(true);
+    }
+    // The broker loads the definitions from where they are mounted.
+    expect(read('rabbitmq/rabbitmq.conf')).toMatch(/^load_definitions\s*=\s*\/etc\/rabbitmq\/definitions\.json$/m);
+  });
+
+  describe.each(appCases)('%s', (name, { workspace, port }) => {
+    const service = services[name];
+
+    test('is built from the Dockerfile and waits for a healthy rabbitmq and postgres', () => {
+      expect(service.build).toBe('.');
+      expect(service.depends_on).toEqual({
+        rabbitmq: { condition: 'service_healthy' },
+        postgres: { condition: 'service_healthy' },
+      });
+    });
+
+    test(`runs ${workspace}/dist/main.js, built from src/main.ts and copied into the image`, () => {
+      expect(service.command).toEqual(['node', `${workspace}/dist/main.js`]);
+      expect(existsSync(`${root}${workspace}/src/main.ts`)).toBe(true);
+      expect(dockerfile).toContain(`COPY --from=build /app/${workspace}/dist ${workspace}/dist`);
+    });
+
+    test(`listens on ${port}, publishes it and checks /health on it`, () => {
+      expect(service.environment?.PORT).toBe(String(port));
+      expect(service.ports).toContain(`${port}:${port}`);
+      expect(service.healthcheck?.test.join(' ')).toMatch(/process\.env\.PORT.*\/health/);
+    });
+
+    test('logs in to RabbitMQ as a user in rabbitmq/definitions.json', () => {
+      const amqp = new URL(service.environment?.AMQP_URL ?? '');
+      expect([amqp.hostname, amqp.port, decodeURIComponent(amqp.pathname.slice(1))]).toEqual(['rabbitmq', '5672', '/']);
+      const user = definitions.users.find((candidate: { name: string }) => candidate.name === decodeURIComponent(amqp.username));
+      expect(user).toBeDefined();
+      // rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)), salt being 4 bytes.
+      const hash = Buffer.from(user.password_hash, 'base64');
+      const salt = hash.subarray(0, 4);
+      const digest = createHash('sha256').update(Buffer.concat([salt, Buffer.from(decodeURIComponent(amqp.password))])).digest();
+      expect(digest.equals(hash.subarray(4))).toBe(true);
+    });
+
+    test('connects to the compose postgres with its password', () => {
+      const database = new URL(service.environment?.DATABASE_URL ?? '');
+      const { POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB } = services.postgres.environment ?? {};
+      expect([database.hostname, database.username, database.password, database.pathname]).toEqual([
+        'postgres',
+        POSTGRES_USER,
+        POSTGRES_PASSWORD,
+        `/${POSTGRES_DB}`,
+      ]);
+    });
+  });
+});
+
+describe('Dockerfile', () => {
+  test('is multi-stage and runs as a non-root user', () => {
+    expect(dockerfile.match(/^FROM\s/gm)?.length).toBeGreaterThanOrEqual(2);
+    const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((match) => match[1]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(['root', '0']).not.toContain(users.at(-1)?.split(':')[0]);
+  });
+});
