@@ -80,7 +80,8 @@ export class OutboxRelay {
       if (rows.length === 0) return 0;
       // One channel keeps publish order; all confirms are awaited before the rows are marked.
       await Promise.all(rows.map((row) => publisher.publish(row.exchange, row.routing_key, row.envelope)));
-      await tx.execute(`update ${outbox.table} set published_at = now() where id = any(?::bigint[])`, [rows.map((row) => row.id)]);
+      const ids = rows.map((row) => row.id);
+      await tx.execute(`update ${outbox.table} set published_at = now() where id in (${ids.map(() => '?').join(', ')})`, ids);
       return rows.length;
     });
   }

@@ -1,0 +1,86 @@
+import type { NotificationRecord, OrderLine, PaymentRecord, StockItem } from '../contracts/index.js';
+import { eventually } from './eventually.js';
+
+export interface PlaceOrderRequest {
+  customerId: string;
+  items: OrderLine[];
+  paymentMethod: string;
+}
+
+export interface OrderResponse {
+  orderId: string;
+  status: 'PENDING' | 'CONFIRMED' | 'CANCELLED';
+  total: number | null;
+  currency: string | null;
+  failureReason: string | null;
+  items: OrderLine[];
+  saga: {
+    id: string;
+    status: string;
+    steps: { name: string; status: string; attempts: number; startedAt: string | null; finishedAt: string | null }[];
+    history: { kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
+  };
+}
+
+const FINAL_SAGA_STATUSES = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
+
+/** The HTTP API as a test (or a person's script) uses it. */
+export class SagaflowClient {
+  constructor(readonly baseUrl: string) {}
+
+  async placeOrder(order: PlaceOrderRequest, headers: Record<string, string> = {}): Promise<{ status: number; body: any; location: string | null }> {
+    const response = await fetch(`${this.baseUrl}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(order),
+    });
+    return { status: response.status, body: await response.json(), location: response.headers.get('location') };
+  }
+
+  /** Places an order that must be accepted; returns its id. */
+  async submit(order: PlaceOrderRequest): Promise<string> {
+    const { status, body } = await this.placeOrder(order);
+    if (status !== 202) throw new Error(`order refused with ${status}: ${JSON.stringify(body)}`);
+    return body.orderId;
+  }
+
+  async order(orderId: string): Promise<OrderResponse | undefined> {
+    const response = await fetch(`${this.baseUrl}/orders/${orderId}`);
+    if (response.status === 404) return undefined;
+    if (!response.ok) throw new Error(`GET /orders/${orderId}: ${response.status}`);
+    return (await response.json()) as OrderResponse;
+  }
+
+  /** Waits until the order's saga has ended (any final status) and returns the order. */
+  awaitFinal(orderId: string, timeoutMs = 30_000): Promise<OrderResponse> {
+    return eventually(
+      async () => {
+        const order = await this.order(orderId);
+        return order && FINAL_SAGA_STATUSES.includes(order.saga.status) ? order : undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: `order ${orderId} to reach a final state` },
+    );
+  }
+
+  async stock(sku: string): Promise<StockItem> {
+    return this.get(`/inventory/${encodeURIComponent(sku)}`);
+  }
+
+  async catalog(): Promise<StockItem[]> {
+    return this.get('/inventory');
+  }
+
+  async payments(orderId: string): Promise<PaymentRecord[]> {
+    return this.get(`/payments?orderId=${orderId}`);
+  }
+
+  async notifications(orderId: string): Promise<NotificationRecord[]> {
+    return this.get(`/notifications?orderId=${orderId}`);
+  }
+
+  async get<T>(path: string): Promise<T> {
+    const response = await fetch(this.baseUrl + path);
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+}

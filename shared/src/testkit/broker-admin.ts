@@ -1,0 +1,63 @@
+/** A small client of the RabbitMQ management HTTP API (port 15672), for tests and tooling. */
+export class BrokerAdmin {
+  private readonly base: string;
+  private readonly auth: string;
+
+  constructor(managementUrl = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://guest:guest@127.0.0.1:15672') {
+    const url = new URL(managementUrl);
+    this.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+    url.username = '';
+    url.password = '';
+    this.base = url.toString().replace(/\/$/, '');
+  }
+
+  async createVhost(vhost: string, user = 'guest'): Promise<void> {
+    await this.request('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, {});
+    await this.request('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${encodeURIComponent(user)}`, {
+      configure: '.*',
+      write: '.*',
+      read: '.*',
+    });
+  }
+
+  async deleteVhost(vhost: string): Promise<void> {
+    await this.request('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`, undefined, [404]);
+  }
+
+  async queues(vhost: string): Promise<QueueInfo[]> {
+    return (await this.request('GET', `/api/queues/${encodeURIComponent(vhost)}`)) as QueueInfo[];
+  }
+
+  async queue(vhost: string, name: string): Promise<QueueInfo> {
+    return (await this.request('GET', `/api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(name)}`)) as QueueInfo;
+  }
+
+  /** Closes every client connection to a vhost (simulates a broker-side disconnect). */
+  async closeConnections(vhost: string): Promise<number> {
+    const connections = (await this.request('GET', `/api/vhosts/${encodeURIComponent(vhost)}/connections`)) as { name: string }[];
+    await Promise.all(connections.map((connection) => this.request('DELETE', `/api/connections/${encodeURIComponent(connection.name)}`, undefined, [404])));
+    return connections.length;
+  }
+
+  private async request(method: string, path: string, body?: unknown, okStatuses: number[] = []): Promise<unknown> {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { authorization: this.auth, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok && !okStatuses.includes(response.status)) {
+      throw new Error(`RabbitMQ management API ${method} ${path}: ${response.status} ${await response.text()}`);
+    }
+    const text = await response.text();
+    return text ? JSON.parse(text) : undefined;
+  }
+}
+
+export interface QueueInfo {
+  name: string;
+  durable: boolean;
+  type: string;
+  arguments: Record<string, unknown>;
+  consumers: number;
+  messages: number;
+}

@@ -1,0 +1,5 @@
+export * from '../launcher/index.js';
+export * from './api-client.js';
+export * from './broker-admin.js';
+export * from './eventually.js';
+export * from './isolated-environment.js';
