@@ -56,7 +56,7 @@ export class SagaBuilder<D> {
   constructor(private readonly name: string) {}
 
   step(name: string): StepBuilder<D> {
-    if (this.steps.some((step) => step.name === name)) throw new Error(`saga ${this.name}: step ${name} defined twice`);
+    this.requireNewName(name);
     return new StepBuilder<D>(this, (step) => this.steps.push(step), name, this.pastPivot);
   }
 
@@ -67,7 +67,15 @@ export class SagaBuilder<D> {
   }
 
   afterCompensation(name: string): StepBuilder<D> {
+    this.requireNewName(name);
     return new StepBuilder<D>(this, (step) => (this.afterCompensationStep = step), name, true);
+  }
+
+  /** Steps are found by name in the saga's state, so names must be unique. */
+  private requireNewName(name: string): void {
+    if (this.steps.some((step) => step.name === name) || this.afterCompensationStep?.name === name) {
+      throw new Error(`saga ${this.name}: step ${name} defined twice`);
+    }
   }
 
   build(): SagaDefinition<D> {

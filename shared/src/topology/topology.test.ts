@@ -1,0 +1,102 @@
+// The broker topology is the safety net of the whole saga: a command that is rejected, unroutable or
+// failing must end up somewhere visible (a .dlq or sagaflow.unroutable), never silently dropped.
+import { buildTopology, EXCHANGES, QUEUES, type QueueType } from './topology.js';
+
+describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType) => {
+  const topology = buildTopology(queueType);
+  const queueNamed = (name: string) => topology.queues.find((queue) => queue.name === name);
+  // Work queues are the ones consumers take messages from; dead-letter queues and the unroutable queue are parking lots.
+  const workQueues = topology.queues.filter((queue) => !queue.name.endsWith('.dlq') && queue.name !== QUEUES.unroutable);
+
+  test('has a work queue for every service command queue, the replies and the three query queues', () => {
+    expect(workQueues.map((queue) => queue.name).sort()).toEqual(
+      [
+        'inventory.commands',
+        'inventory.queries',
+        'notification.commands',
+        'notification.queries',
+        'orchestrator.replies',
+        'order.commands',
+        'payment.commands',
+        'payment.queries',
+      ].sort(),
+    );
+  });
+
+  test('each service command queue is bound on sagaflow.commands by its service prefix; replies take everything', () => {
+    for (const service of ['order', 'inventory', 'payment', 'notification']) {
+      expect(topology.bindings).toContainEqual({ exchange: 'sagaflow.commands', queue: `${service}.commands`, routingKey: `${service}.*` });
+    }
+    expect(topology.bindings).toContainEqual({ exchange: 'sagaflow.replies', queue: 'orchestrator.replies', routingKey: '#' });
+  });
+
+  test('every work queue dead-letters to sagaflow.dlx keyed by its own name', () => {
+    for (const queue of workQueues) {
+      expect(queue.arguments).toMatchObject({
+        'x-dead-letter-exchange': 'sagaflow.dlx',
+        'x-dead-letter-routing-key': queue.name,
+      });
+    }
+  });
+
+  test('every work queue has a .dlq bound on sagaflow.dlx with the work queue name as key', () => {
+    for (const queue of workQueues) {
+      const dlq = `${queue.name}.dlq`;
+      expect(queueNamed(dlq)).toBeDefined();
+      // Exactly one binding, so dead letters of one queue never land in another queue's .dlq.
+      expect(topology.bindings.filter((binding) => binding.queue === dlq)).toEqual([{ exchange: 'sagaflow.dlx', queue: dlq, routingKey: queue.name }]);
+    }
+  });
+
+  test('dead-letter queues do not dead-letter themselves (no loops, nothing dropped)', () => {
+    for (const queue of topology.queues.filter((candidate) => candidate.name.endsWith('.dlq'))) {
+      expect(queue.arguments).not.toHaveProperty('x-dead-letter-exchange');
+    }
+  });
+
+  test('the commands, replies and queries exchanges fall back to sagaflow.unroutable', () => {
+    for (const name of ['sagaflow.commands', 'sagaflow.replies', 'sagaflow.queries']) {
+      const exchange = topology.exchanges.find((candidate) => candidate.name === name);
+      expect(exchange).toBeDefined();
+      expect(exchange!.type).toBe('topic');
+      expect(exchange!.arguments['alternate-exchange']).toBe('sagaflow.unroutable');
+    }
+  });
+
+  test('sagaflow.unroutable is a fanout exchange bound to the sagaflow.unroutable queue', () => {
+    expect(topology.exchanges.find((exchange) => exchange.name === EXCHANGES.unroutable)).toMatchObject({ type: 'fanout' });
+    expect(queueNamed('sagaflow.unroutable')).toBeDefined();
+    expect(topology.bindings).toContainEqual({ exchange: 'sagaflow.unroutable', queue: 'sagaflow.unroutable', routingKey: '' });
+  });
+
+  test('sagaflow.dlx is a direct exchange, so a dead letter goes only to its own .dlq', () => {
+    expect(topology.exchanges.find((exchange) => exchange.name === EXCHANGES.deadLetters)).toMatchObject({ type: 'direct' });
+  });
+
+  test(`every queue is declared with x-queue-type ${queueType}`, () => {
+    expect(topology.queues.length).toBeGreaterThan(0);
+    for (const queue of topology.queues) expect(queue.arguments['x-queue-type']).toBe(queueType);
+  });
+
+  test('no queue expires or caps messages (x-message-ttl / x-max-length would silently drop saga commands)', () => {
+    for (const queue of topology.queues) {
+      expect(queue.arguments).not.toHaveProperty('x-message-ttl');
+      expect(queue.arguments).not.toHaveProperty('x-max-length');
+      expect(queue.arguments).not.toHaveProperty('x-max-length-bytes');
+      expect(queue.arguments).not.toHaveProperty('x-expires');
+    }
+  });
+
+  test('every binding points at a declared exchange and queue', () => {
+    const exchanges = new Set(topology.exchanges.map((exchange) => exchange.name));
+    const queues = new Set(topology.queues.map((queue) => queue.name));
+    for (const binding of topology.bindings) {
+      expect(exchanges).toContain(binding.exchange);
+      expect(queues).toContain(binding.queue);
+    }
+  });
+});
+
+test('buildTopology defaults to quorum queues', () => {
+  expect(buildTopology().queues.every((queue) => queue.arguments['x-queue-type'] === 'quorum')).toBe(true);
+});

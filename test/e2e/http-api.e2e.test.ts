@@ -1,0 +1,64 @@
+// The HTTP API's contract: validation, not-found, pagination, health.
+import { api, newCustomer } from './context.js';
+
+const post = (body: unknown) =>
+  fetch(`${api.baseUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('HTTP API', () => {
+  test('POST /orders with bad input is 400 naming each bad field, and starts nothing', async () => {
+    const response = await post({ customerId: '', items: [{ sku: 'SKU-TEE', quantity: 0 }, { sku: 'lower', quantity: 1.5 }] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: { field: string }[] };
+    const fields = body.errors.map((error: { field: string }) => error.field);
+    expect(fields).toEqual(expect.arrayContaining(['customerId', 'items.0.quantity', 'items.1.sku', 'items.1.quantity', 'paymentMethod']));
+  });
+
+  test('POST /orders rejects unknown fields and an empty item list', async () => {
+    const unknown = await post({ customerId: 'c', items: [{ sku: 'SKU-TEE', quantity: 1 }], paymentMethod: 'tok_visa', coupon: 'FREE' });
+    expect(unknown.status).toBe(400);
+    const empty = await post({ customerId: 'c', items: [], paymentMethod: 'tok_visa' });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { errors: { field: string }[] }).errors[0].field).toBe('items');
+  });
+
+  test('GET /orders/:id of an unknown order is 404', async () => {
+    expect((await fetch(`${api.baseUrl}/orders/01a1fffc-0000-7000-8000-000000000000`)).status).toBe(404);
+    expect((await fetch(`${api.baseUrl}/orders/not-an-id`)).status).toBe(404);
+  });
+
+  test('GET /inventory lists the catalog with prices in minor units; an unknown SKU is 404', async () => {
+    const catalog = await api.catalog();
+    expect(catalog.map((item) => item.sku)).toEqual(expect.arrayContaining(['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE']));
+    for (const item of catalog) expect(Number.isInteger(item.price)).toBe(true);
+    expect((await fetch(`${api.baseUrl}/inventory/SKU-NOSUCH`)).status).toBe(404);
+  });
+
+  test('GET /payments needs a valid orderId', async () => {
+    expect((await fetch(`${api.baseUrl}/payments`)).status).toBe(400);
+    expect((await fetch(`${api.baseUrl}/payments?orderId=nope`)).status).toBe(400);
+  });
+
+  test('GET /orders pages newest first with a cursor, and filters by status', async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(await api.submit({ customerId: newCustomer(), items: [{ sku: 'SKU-TEE', quantity: 1 }], paymentMethod: 'tok_chargeDeclined' }));
+    }
+    await Promise.all(ids.map((id) => api.awaitFinal(id)));
+
+    const first = await api.get<{ orders: { orderId: string }[]; nextCursor: string }>('/orders?limit=2&status=CANCELLED');
+    expect(first.orders.map((order) => order.orderId)).toEqual([ids[2], ids[1]]);
+    const second = await api.get<{ orders: { orderId: string; status: string }[] }>(`/orders?limit=2&status=CANCELLED&cursor=${first.nextCursor}`);
+    expect(second.orders[0].orderId).toBe(ids[0]);
+    expect(second.orders.every((order) => order.status === 'CANCELLED')).toBe(true);
+
+    const confirmed = await api.get<{ orders: { status: string }[] }>('/orders?status=CONFIRMED&limit=100');
+    expect(confirmed.orders.every((order) => order.status === 'CONFIRMED')).toBe(true);
+    expect((await fetch(`${api.baseUrl}/orders?status=LOST`)).status).toBe(400);
+  });
+
+  test('GET /health is 200 naming what it checked', async () => {
+    const response = await fetch(`${api.baseUrl}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ok', info: { postgresql: { status: 'up' }, rabbitmq: { status: 'up' } } });
+  });
+});

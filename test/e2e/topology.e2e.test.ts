@@ -1,0 +1,42 @@
+// What a person sees in the management UI: every queue durable, with its dead-letter exchange, and a
+// .dlq beside it; a message nobody routes ends in sagaflow.unroutable instead of vanishing.
+import amqplib from 'amqplib';
+import { randomUUID } from 'node:crypto';
+import { BrokerAdmin, eventually } from '../../shared/src/testkit/index.js';
+import { buildTopology, EXCHANGES, QUEUES } from '../../shared/src/topology/topology.js';
+import { amqpUrl, vhost } from './context.js';
+
+const admin = new BrokerAdmin();
+
+describe('broker topology as the system declared it', () => {
+  test('every work queue is a durable quorum queue with its dead-letter exchange and a .dlq', async () => {
+    const queues = new Map((await admin.queues(vhost)).map((queue) => [queue.name, queue]));
+    const expected = buildTopology('quorum').queues;
+    for (const { name } of expected) expect(queues.get(name)).toBeDefined();
+    for (const queue of queues.values()) {
+      expect(queue.durable).toBe(true);
+      expect(queue.type).toBe('quorum');
+      if (queue.name.endsWith('.dlq') || queue.name === QUEUES.unroutable) continue;
+      expect(queue.arguments['x-dead-letter-exchange']).toBe(EXCHANGES.deadLetters);
+      expect(queue.arguments['x-dead-letter-routing-key']).toBe(queue.name);
+      expect(queues.has(`${queue.name}.dlq`)).toBe(true);
+    }
+  });
+
+  test('a command no queue is bound for lands in sagaflow.unroutable', async () => {
+    const connection = await amqplib.connect(amqpUrl);
+    try {
+      const channel = await connection.createConfirmChannel();
+      const messageId = randomUUID();
+      channel.publish(EXCHANGES.commands, 'warehouse.ship', Buffer.from('{}'), { messageId, persistent: true });
+      await channel.waitForConfirms();
+      const message = await eventually(async () => (await channel.get(QUEUES.unroutable, { noAck: true })) || undefined, {
+        what: 'the message in sagaflow.unroutable',
+      });
+      expect(message.properties.messageId).toBe(messageId);
+      expect(message.fields.routingKey).toBe('warehouse.ship');
+    } finally {
+      await connection.close();
+    }
+  });
+});
