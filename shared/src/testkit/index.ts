@@ -3,3 +3,4 @@ export * from './api-client.js';
 export * from './broker-admin.js';
 export * from './eventually.js';
 export * from './isolated-environment.js';
+export * from './tcp-proxy.js';

@@ -1,0 +1,64 @@
+// GET /health answers 503 naming what is down, and 200 again once it is back, with the process still up.
+// A second orchestrator talks to the test broker and database through TCP proxies the test can cut.
+import { fileURLToPath } from 'node:url';
+import { eventually, freePort, SagaflowSystem, TcpProxy } from '../../shared/src/testkit/index.js';
+
+const amqpUrl = new URL(process.env.SAGAFLOW_AMQP_URL!);
+const databaseUrl = new URL(process.env.SAGAFLOW_DATABASE_URL!);
+const brokerProxy = new TcpProxy(amqpUrl.hostname, Number(amqpUrl.port || 5672));
+const databaseProxy = new TcpProxy(databaseUrl.hostname, Number(databaseUrl.port || 5432));
+let system: SagaflowSystem;
+
+beforeAll(async () => {
+  const throughBroker = new URL(amqpUrl);
+  throughBroker.port = String(await brokerProxy.start());
+  const throughDatabase = new URL(databaseUrl);
+  throughDatabase.port = String(await databaseProxy.start());
+  system = new SagaflowSystem({
+    rootDir: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { AMQP_URL: throughBroker.toString(), DATABASE_URL: throughDatabase.toString() },
+    ports: { orchestrator: await freePort() },
+    output: { logDir: `${process.env.SAGAFLOW_LOG_DIR}/health-test` },
+  });
+  await system.startProcess('orchestrator');
+});
+
+afterAll(async () => {
+  await system.stop();
+  await brokerProxy.close();
+  await databaseProxy.close();
+});
+
+const health = async () => {
+  const response = await fetch(`${system.url('orchestrator')}/health`);
+  return { status: response.status, body: (await response.json()) as { error: Record<string, { status: string }> } };
+};
+
+const becomes = (status: number, down?: string) =>
+  eventually(
+    async () => {
+      const answer = await health();
+      return answer.status === status && (!down || answer.body.error[down]?.status === 'down') ? answer : undefined;
+    },
+    { what: `GET /health to answer ${status}${down ? ` naming ${down}` : ''}` },
+  );
+
+describe('GET /health', () => {
+  test('503 naming rabbitmq while the broker is unreachable, 200 once it is back', async () => {
+    await becomes(200);
+    brokerProxy.cut();
+    const { body } = await becomes(503, 'rabbitmq');
+    expect(body.error.postgresql).toBeUndefined();
+    brokerProxy.restore();
+    await becomes(200);
+  });
+
+  test('503 naming postgresql while the database is unreachable, 200 once it is back', async () => {
+    databaseProxy.cut();
+    const { body } = await becomes(503, 'postgresql');
+    expect(body.error.rabbitmq).toBeUndefined();
+    databaseProxy.restore();
+    await becomes(200);
+    expect(system.isRunning('orchestrator')).toBe(true);
+  });
+});
