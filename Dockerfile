@@ -1,7 +1,7 @@
 # One image for all five Sagaflow processes; docker-compose.yml picks the entry point per service,
 # e.g. `node orchestrator/dist/main.js` or `node services/inventory/dist/main.js`.
 
-# Workspace manifests only, so that the `npm ci` layers stay cached until dependencies change.
+# Workspace manifests only, so that the install layers stay cached until dependencies change.
 FROM node:24-slim AS manifests
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -15,14 +15,16 @@ COPY services/notification/package.json services/notification/
 FROM manifests AS build
 # --ignore-scripts: the native swc and watcher binaries come as optional dependencies already, and the
 # `node` devDependency's script would only download a second node; the image's own node builds.
-RUN npm ci --ignore-scripts
+# `npm install` (it follows package-lock.json) rather than `npm ci`: the lock is written from a registry mirror that
+# has the native swc/resolver builds for Linux only, and `npm ci` refuses a lock without the other platforms' ones.
+RUN npm install --ignore-scripts --no-audit --no-fund
 COPY . .
 # Not `npm run build`: that would put the `node` devDependency first on PATH.
 RUN node scripts/build.mjs
 
 FROM manifests AS runtime
 ENV NODE_ENV=production
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/shared/dist shared/dist
 COPY --from=build /app/orchestrator/dist orchestrator/dist
 COPY --from=build /app/services/order/dist services/order/dist
