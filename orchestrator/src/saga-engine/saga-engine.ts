@@ -45,27 +45,39 @@ export class SagaEngine {
     this.definitions.set(definition.name, definition);
   }
 
+  /** Starts a saga in its own transaction and publishes its first command. */
   async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaInstance> {
+    const saga = await this.orm.em.fork().transactional((em) => this.startIn(em, definition, request));
+    this.afterCommit();
+    return saga;
+  }
+
+  /**
+   * Starts a saga inside the caller's transaction (to commit it with something else, e.g. an idempotency
+   * key). The caller calls `afterCommit()` once the transaction has committed.
+   */
+  async startIn<D>(em: EntityManager, definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaInstance> {
     const sagaId = newMessageId();
     const now = new Date();
     const transition = startSaga(definition, request.data, now, newMessageId());
-    const saga = await this.orm.em.fork().transactional(async (em) => {
-      const saga = em.create(SagaInstance, {
-        id: sagaId,
-        type: definition.name,
-        businessKey: request.businessKey,
-        correlationId: request.correlationId,
-        ...persisted(transition.state),
-        createdAt: now,
-        updatedAt: now,
-      });
-      em.create(SagaEvent, { sagaId, at: now, step: null, kind: 'saga-started', messageId: null, messageType: null, outcome: null, detail: null });
-      await this.record(em, saga, transition, now, '');
-      return saga;
+    const saga = em.create(SagaInstance, {
+      id: sagaId,
+      type: definition.name,
+      businessKey: request.businessKey,
+      correlationId: request.correlationId,
+      ...persisted(transition.state),
+      createdAt: now,
+      updatedAt: now,
     });
-    this.relay.kick();
+    em.create(SagaEvent, { sagaId, at: now, step: null, kind: 'saga-started', messageId: null, messageType: null, outcome: null, detail: null });
+    await this.record(em, saga, transition, now, '');
     this.logger.info({ sagaId, type: definition.name, businessKey: request.businessKey }, 'saga started');
     return saga;
+  }
+
+  /** Publishes what committed transactions left in the outbox, now rather than at the next poll. */
+  afterCommit(): void {
+    this.relay.kick();
   }
 
   /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */
@@ -85,7 +97,7 @@ export class SagaEngine {
         if (!(error instanceof OptimisticLockError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
     }
-    this.relay.kick();
+    this.afterCommit();
   }
 
   private async applyReplyOnce(em: EntityManager, reply: Envelope, outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown }) {
