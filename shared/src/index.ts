@@ -10,6 +10,7 @@ export * from './messaging/publisher.js';
 export * from './messaging/query-client.js';
 export * from './outbox/outbox.js';
 export * from './outbox/outbox-relay.js';
+export * from './outbox/outbox.migration.js';
 export * from './participant/command-context.js';
 export * from './participant/inbox.js';
 export * from './participant/participant.server.js';

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { SagaflowCoreModule } from '@sagaflow/shared';
 import { env, logger } from './config.js';
 import { InventoryHandlers } from './inventory.handlers.js';
-import { migrations } from './migrations/Migration0001Initial.js';
+import { migrations } from './migrations/index.js';
 import { Reservation, StockItem } from './stock.entities.js';
 
 @Module({

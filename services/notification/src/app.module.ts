@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { SagaflowCoreModule } from '@sagaflow/shared';
 import { env, logger } from './config.js';
-import { migrations } from './migrations/Migration0001Initial.js';
+import { migrations } from './migrations/index.js';
 import { Notification } from './notification.entities.js';
 import { NotificationHandlers } from './notification.handlers.js';
 

@@ -15,3 +15,14 @@ export const Payment = defineEntity({
   },
 });
 export type Payment = InferEntity<typeof Payment>;
+
+/** An order refunded before any charge: a charge that arrives later must not take money. */
+export const VoidedOrder = defineEntity({
+  name: 'VoidedOrder',
+  tableName: 'voided_order',
+  properties: {
+    orderId: p.uuid().primary(),
+    voidedAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export type VoidedOrder = InferEntity<typeof VoidedOrder>;

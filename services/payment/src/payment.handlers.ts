@@ -12,7 +12,7 @@ import {
   succeeded,
 } from '@sagaflow/shared';
 import { v7 as uuidv7 } from 'uuid';
-import { Payment } from './payment.entities.js';
+import { Payment, VoidedOrder } from './payment.entities.js';
 
 const { charge, refund } = PaymentCommands;
 
@@ -27,6 +27,7 @@ export class PaymentHandlers {
     // An order is charged once, whatever asks again (unique per order and type backs this up).
     const existing = await em.findOne(Payment, { orderId: command.orderId, type: 'charge' });
     if (existing) return succeeded({ chargeId: existing.id });
+    if (await em.findOne(VoidedOrder, command.orderId)) return failed('ORDER_VOIDED', 'the order was refunded before it was charged');
     if (command.paymentMethod === DECLINED_TOKEN) return failed('PAYMENT_DECLINED', 'card declined');
 
     const { id } = em.create(Payment, {
@@ -46,8 +47,11 @@ export class PaymentHandlers {
     const charged = payments.find((payment) => payment.type === 'charge');
     const refunded = payments.find((payment) => payment.type === 'refund');
     if (refunded) return succeeded({ refundId: refunded.id });
-    // Nothing was charged, so there is nothing to give back.
-    if (!charged) return succeeded({ refundId: null });
+    if (!charged) {
+      // Nothing charged (yet): nothing to give back, and a charge that comes late must not take money.
+      if (!(await em.findOne(VoidedOrder, command.orderId))) em.create(VoidedOrder, { orderId: command.orderId });
+      return succeeded({ refundId: null });
+    }
 
     const { id } = em.create(Payment, {
       id: uuidv7(),

@@ -7,8 +7,8 @@ export const BaseEnv = z.object({
   /** quorum (replicated, the default) or classic. Every process must agree. */
   QUEUE_TYPE: z.enum(['quorum', 'classic']).default('quorum'),
   PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
-  /** Redeliveries of a message whose handler keeps failing, before it is dead-lettered. */
-  MAX_REDELIVERIES: z.coerce.number().int().min(0).max(100).default(5),
+  /** Retries of a handler that keeps failing, before its message is dead-lettered (outages do not count). */
+  MAX_RETRIES: z.coerce.number().int().min(0).max(100).default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { HEADERS } from '../contracts/envelope.js';
 import { EXCHANGES } from '../topology/topology.js';
 import { MalformedMessageError } from './codec.js';
-import { DeadLetterError } from './errors.js';
+import { DeadLetterError, isConnectionFailure } from './errors.js';
 import type { Publisher } from './publisher.js';
 
 /** Handles one message; resolves once its effects are durable. Throw DeadLetterError (or MalformedMessageError) to dead-letter it. */
@@ -14,8 +14,11 @@ export interface ConsumerOptions {
   queue: string;
   /** How many unacked messages the broker may hand this consumer at once. */
   prefetch: number;
-  /** Transient failures are redelivered this many times before the message is dead-lettered. */
-  maxRedeliveries: number;
+  /**
+   * How many times a failing handler is retried (with back-off) before the message is dead-lettered.
+   * Failures to reach PostgreSQL or RabbitMQ do not count: they are retried until the dependency is back.
+   */
+  maxRetries: number;
   handler: MessageHandler;
   publisher: Publisher;
   logger: Logger;
@@ -25,16 +28,15 @@ export interface ConsumerOptions {
 
 /**
  * Consumes one queue with manual acks. A message is acked only after its handler resolved (its effects
- * committed, its replies confirmed). Unreadable or permanently failing messages are moved to the queue's
- * `.dlq` with the reason in their headers, then acked, so the consumer keeps going. Other errors are
- * redelivered, a bounded number of times.
+ * committed). Unreadable or permanently failing messages are moved to the queue's `.dlq` with the reason
+ * in their headers, then acked, so the consumer keeps going. Other errors are retried with back-off, a
+ * bounded number of times (unbounded while PostgreSQL or RabbitMQ is unreachable).
  */
 export class Consumer {
   private readonly channel: ChannelWrapper;
   private readonly inFlight = new Set<Promise<void>>();
-  /** Redelivery counts for classic queues, which do not count deliveries themselves. */
-  private readonly failures = new Map<string, number>();
   private stopping = false;
+  private readonly closedChannels = new WeakSet<Channel>();
   private closing?: Promise<void>;
 
   constructor(
@@ -47,6 +49,7 @@ export class Consumer {
       setup: async (channel: ConfirmChannel) => {
         await options.setup?.(channel);
         if (this.stopping) return;
+        channel.once('close', () => this.closedChannels.add(channel));
         await channel.prefetch(options.prefetch);
         // Acks go to the channel the message came on: after a reconnect the broker has requeued it anyway.
         await channel.consume(options.queue, (message) => message && this.track(this.onMessage(channel, message)), {
@@ -77,35 +80,36 @@ export class Consumer {
   }
 
   private async onMessage(channel: Channel, message: ConsumeMessage): Promise<void> {
-    const { logger, queue } = this.options;
+    const { logger, queue, maxRetries } = this.options;
     const meta = { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: message.properties.headers?.[HEADERS.sagaId] };
-    try {
-      await this.options.handler(message);
-      settle(() => channel.ack(message));
-      this.failures.delete(String(meta.messageId));
-    } catch (error) {
-      if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
-        await this.deadLetter(channel, message, error.reason, error.message);
+    for (let failures = 0, outages = 0; ; ) {
+      try {
+        await this.options.handler(message);
+        settle(() => channel.ack(message));
         return;
+      } catch (error) {
+        if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
+          await this.deadLetter(channel, message, error.reason, error.message);
+          return;
+        }
+        if (this.stopping || this.closedChannels.has(channel)) {
+          // Shutting down, or the channel is gone: the broker gives the message to a consumer again.
+          settle(() => channel.nack(message, false, true));
+          return;
+        }
+        // The message stays in hand (unacked) while it is retried: a crash meanwhile returns it to the queue.
+        const outage = isConnectionFailure(error);
+        if (outage) outages++;
+        else failures++;
+        if (failures > maxRetries) {
+          await this.deadLetter(channel, message, 'retries-exhausted', errorText(error));
+          return;
+        }
+        const attempt = outage ? outages : failures;
+        logger.warn({ ...meta, failures, outage, err: errorText(error) }, outage ? 'dependency unreachable; retrying' : 'handler failed; retrying');
+        await delay(Math.min(100 * 2 ** attempt, 5_000));
       }
-      const attempts = this.countFailure(message);
-      if (attempts > this.options.maxRedeliveries) {
-        await this.deadLetter(channel, message, 'retries-exhausted', errorText(error));
-        return;
-      }
-      logger.warn({ ...meta, attempts, err: errorText(error) }, 'handler failed; message will be redelivered');
-      await delay(Math.min(100 * 2 ** attempts, 2_000));
-      settle(() => channel.nack(message, false, true));
     }
-  }
-
-  private countFailure(message: ConsumeMessage): number {
-    const id = String(message.properties.messageId ?? message.fields.deliveryTag);
-    const brokerCount = Number(message.properties.headers?.['x-delivery-count'] ?? 0);
-    const count = Math.max((this.failures.get(id) ?? 0) + 1, brokerCount + 1);
-    this.failures.set(id, count);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-    return count;
   }
 
   /** Moves the message to `<queue>.dlq` (confirmed) with why, then acks it. */

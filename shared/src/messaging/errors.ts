@@ -24,3 +24,37 @@ export class PermanentError extends DeadLetterError {
     super('permanent-error', message);
   }
 }
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  // PostgreSQL: connection exceptions, admin shutdown / terminated backend, cannot connect now, too many connections.
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/**
+ * True when an error says PostgreSQL or RabbitMQ could not be reached or dropped the connection. Such a
+ * failure says nothing about the message: it is retried until the dependency is back, without using up
+ * the message's retry budget.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let current = error as any, depth = 0; current && depth < 5; current = current.cause, depth++) {
+    if (CONNECTION_ERROR_CODES.has(String(current.code))) return true;
+    if (current.name === 'ConnectionException') return true;
+    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect/i.test(String(current.message))) {
+      return true;
+    }
+  }
+  return false;
+}

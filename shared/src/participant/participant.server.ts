@@ -10,6 +10,8 @@ import { replyType, type StepReply } from '../contracts/replies.js';
 import { decode, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
+import { Outbox } from '../outbox/outbox.js';
+import { OutboxRelay } from '../outbox/outbox-relay.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandContext, QueryContext } from './command-context.js';
@@ -29,21 +31,26 @@ class RollbackWith {
 
 /**
  * A NestJS transport for saga participants. Handlers are plain `@MessagePattern('<service>.<verb>')`
- * methods; for each command this server runs: inbox claim → handler → reply recorded, in one transaction;
- * then publishes the reply (confirmed) and only then acks. Queries (`@MessagePattern` on a query type)
- * are answered on the request's reply-to address.
+ * methods; for each command this server runs, in one transaction: inbox claim → handler → reply recorded
+ * in the inbox and put in the outbox. After commit the relay publishes the reply (confirmed) and the
+ * command is acked. Queries (`@MessagePattern` on a query type) are answered on the request's reply-to.
  */
 export class ParticipantServer extends Server implements CustomTransportStrategy {
   private readonly inbox: Inbox;
+  private readonly outbox: Outbox;
+  private readonly relay: OutboxRelay;
   private readonly consumers: Consumer[] = [];
 
   constructor(private readonly options: ParticipantServerOptions) {
     super();
     this.inbox = new Inbox(options.service);
+    this.outbox = new Outbox(options.service);
+    this.relay = new OutboxRelay({ outbox: this.outbox, em: options.em, publisher: options.broker.publisher, logger: options.logger });
   }
 
   async listen(callback: () => void): Promise<void> {
     const { broker, service } = this.options;
+    this.relay.start();
     this.consumers.push(broker.consume(QUEUES.commandsOf(service), (message) => this.handleCommand(message)));
     const answersQueries = [...QUERIES.values()].some((query) => query.service === service && this.getHandlerByPattern(query.type));
     if (answersQueries) this.consumers.push(broker.consume(QUEUES.queriesOf(service), (message) => this.handleQuery(message)));
@@ -51,8 +58,10 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     callback();
   }
 
+  /** Graceful stop: finish the messages in hand, then publish what is left in the outbox. */
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((consumer) => consumer.close()));
+    await this.relay.stop();
   }
 
   on(): never {
@@ -73,39 +82,47 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     if (!parsed.success) throw new DeadLetterError('invalid-payload', parsed.error.issues.map(describeIssue).join('; '));
 
     const log = this.options.logger.child({ sagaId: command.sagaId, messageId: command.messageId, type: command.type });
-    const reply = await this.runOnce(command, async (em) => {
+    const { reply, duplicate } = await this.runOnce(command, async (em) => {
       const result = await lastValueFrom(this.transformToObservable(await handler(parsed.data, new CommandContext([em, command]))));
       return checkReply(contract.result, result as StepReply);
     });
-    await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
+    if (duplicate) {
+      // Already handled: send the same reply again (same message id), in case the first was lost with its sender.
+      await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
+      log.info({ reply: reply.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
+      return;
+    }
+    this.relay.kick();
     log.info({ reply: reply.type, replyId: reply.messageId }, 'command handled');
   }
 
   /**
-   * Runs a command's handler at most once: its effects, its inbox row and its reply commit together.
-   * A failure reply rolls the effects back and is recorded on its own. A duplicate gets the stored reply.
+   * Runs a command's handler at most once: its effects, its inbox row and its reply (in the outbox) commit
+   * together. A failure reply rolls the effects back and is recorded on its own. A duplicate gets the
+   * stored reply.
    */
-  private async runOnce(command: Envelope, handle: (em: EntityManager) => Promise<StepReply>): Promise<Envelope> {
+  private async runOnce(command: Envelope, handle: (em: EntityManager) => Promise<StepReply>): Promise<{ reply: Envelope; duplicate: boolean }> {
     const { em } = this.options;
     const contract = COMMANDS.get(command.type)!;
-    const toEnvelope = (reply: StepReply) =>
-      causedBy(command, replyType(contract, reply.outcome), reply.outcome === 'succeeded' ? reply.result : reply.failure);
+    const record = async (tx: EntityManager, reply: StepReply) => {
+      const envelope = causedBy(command, replyType(contract, reply.outcome), reply.outcome === 'succeeded' ? reply.result : reply.failure);
+      await this.inbox.recordReply(tx, command, envelope);
+      await this.outbox.add(tx, [{ exchange: EXCHANGES.replies, routingKey: envelope.type, envelope }]);
+      return { reply: envelope, duplicate: false };
+    };
+    const duplicateOf = async (tx: EntityManager) => ({ reply: (await this.inbox.replyTo(tx, command.messageId))!, duplicate: true });
     try {
       return await em.fork().transactional(async (tx) => {
-        if (!(await this.inbox.claim(tx, command))) return (await this.inbox.replyTo(tx, command.messageId))!;
+        if (!(await this.inbox.claim(tx, command))) return duplicateOf(tx);
         const reply = await handle(tx);
         if (reply.outcome === 'failed') throw new RollbackWith(reply);
-        const envelope = toEnvelope(reply);
-        await this.inbox.recordReply(tx, command, envelope);
-        return envelope;
+        return record(tx, reply);
       });
     } catch (error) {
       if (!(error instanceof RollbackWith)) throw error;
       return em.fork().transactional(async (tx) => {
-        if (!(await this.inbox.claim(tx, command))) return (await this.inbox.replyTo(tx, command.messageId))!;
-        const envelope = toEnvelope(error.reply);
-        await this.inbox.recordReply(tx, command, envelope);
-        return envelope;
+        if (!(await this.inbox.claim(tx, command))) return duplicateOf(tx);
+        return record(tx, error.reply);
       });
     }
   }

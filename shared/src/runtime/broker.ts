@@ -34,7 +34,7 @@ export class Broker {
       queue,
       handler,
       prefetch: this.env.PREFETCH,
-      maxRedeliveries: this.env.MAX_REDELIVERIES,
+      maxRetries: this.env.MAX_RETRIES,
       publisher: this.publisher,
       logger: this.logger,
       setup: this.declare,

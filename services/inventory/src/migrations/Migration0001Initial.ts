@@ -24,5 +24,3 @@ export class Migration0001Initial extends Migration {
     this.addSql(inboxTableSql('inventory'));
   }
 }
-
-export const migrations = [{ name: 'Migration0001Initial', class: Migration0001Initial }];

@@ -16,5 +16,3 @@ export class Migration0001Initial extends Migration {
     this.addSql(inboxTableSql('notification'));
   }
 }
-
-export const migrations = [{ name: 'Migration0001Initial', class: Migration0001Initial }];

@@ -18,5 +18,3 @@ export class Migration0001Initial extends Migration {
     this.addSql(inboxTableSql('order'));
   }
 }
-
-export const migrations = [{ name: 'Migration0001Initial', class: Migration0001Initial }];

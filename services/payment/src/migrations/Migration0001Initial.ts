@@ -17,5 +17,3 @@ export class Migration0001Initial extends Migration {
     this.addSql(inboxTableSql('payment'));
   }
 }
-
-export const migrations = [{ name: 'Migration0001Initial', class: Migration0001Initial }];
