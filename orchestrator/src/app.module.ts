@@ -2,7 +2,8 @@ import { Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { Broker, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
 import { env, logger } from './config.js';
-import { migrations } from './migrations/Migration0001Initial.js';
+import { migrations } from './migrations/index.js';
+import { IdempotencyKeySweeper } from './orders/idempotency-key-sweeper.js';
 import { GetOrderHandler, ListOrdersHandler } from './orders/order-queries.js';
 import { OrdersController } from './orders/orders.controller.js';
 import { PlaceOrderHandler } from './orders/place-order.js';
@@ -20,6 +21,7 @@ import { SagaRuntime } from './saga-engine/saga-runtime.js';
   providers: [
     SagaRuntime,
     PlaceOrderHandler,
+    IdempotencyKeySweeper,
     GetOrderHandler,
     ListOrdersHandler,
     AskServiceHandler,

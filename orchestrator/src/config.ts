@@ -6,6 +6,8 @@ export const env = loadEnv(
     PORT: z.coerce.number().int().default(3000),
     /** How long the read endpoints wait for a service to answer a query. */
     QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+    /** How long an Idempotency-Key of POST /orders is remembered (and replayed). */
+    IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
   }),
 );
 export const logger = createLogger('orchestrator', env.LOG_LEVEL);

@@ -37,5 +37,3 @@ export class Migration0001Initial extends Migration {
     this.addSql(outboxTableSql('orchestrator'));
   }
 }
-
-export const migrations = [{ name: 'Migration0001Initial', class: Migration0001Initial }];

@@ -4,6 +4,7 @@ import { OrderStatus } from '@sagaflow/shared';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
+import { parseIdempotencyKey } from './idempotency-keys.js';
 import { GetOrder, ListOrders } from './order-queries.js';
 import { PlaceOrder, PlaceOrderBody } from './place-order.js';
 
@@ -20,17 +21,22 @@ export class OrdersController {
     private readonly queries: QueryBus,
   ) {}
 
-  /** Accepts the order and starts its saga: 202, with the order to follow at Location. */
+  /**
+   * Accepts the order and starts its saga: 202, with the order to follow at Location. A repeat with the
+   * same Idempotency-Key gets the first answer again, marked Idempotent-Replayed.
+   */
   @Post()
   @HttpCode(202)
   async place(
     @Body(new ZodPipe(PlaceOrderBody)) body: PlaceOrderBody,
     @Headers('x-correlation-id') correlationId: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const order = await this.commands.execute(new PlaceOrder(body, correlationId));
+    const { order, replayed } = await this.commands.execute(new PlaceOrder(body, correlationId, parseIdempotencyKey(idempotencyKey)));
     response.location(`/orders/${order.orderId}`);
-    return { orderId: order.orderId, status: order.status };
+    if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+    return order;
   }
 
   @Get(':id')

@@ -1,9 +1,16 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { UnprocessableEntityException } from '@nestjs/common';
 import { CommandHandler, Command, type ICommandHandler } from '@nestjs/cqrs';
-import { newMessageId, OrderLine } from '@sagaflow/shared';
+import { newMessageId, OrderLine, type OrderStatus } from '@sagaflow/shared';
 import { z } from 'zod';
+import { env } from '../config.js';
+import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
+import type { StartSaga } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
-import { toOrderView, type OrderView } from './order.view.js';
+import type { SagaInstance } from '../saga-engine/saga.entities.js';
+import { claimKey, requestHash, storeResponse } from './idempotency-keys.js';
+import { toOrderView } from './order.view.js';
 
 /** The body of POST /orders. */
 export const PlaceOrderBody = z.strictObject({
@@ -13,27 +20,78 @@ export const PlaceOrderBody = z.strictObject({
 });
 export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
 
-export class PlaceOrder extends Command<OrderView> {
+/** The 202 body. */
+export interface PlacedOrder {
+  orderId: string;
+  status: OrderStatus;
+}
+
+export class PlaceOrder extends Command<{ order: PlacedOrder; replayed: boolean }> {
   constructor(
     readonly body: PlaceOrderBody,
     readonly correlationId: string | undefined,
+    readonly idempotencyKey: string | undefined,
   ) {
     super();
   }
 }
 
-/** Starts the order saga. The order exists (PENDING) as soon as this returns; the saga runs on. */
+/**
+ * Starts the order saga. The order exists (PENDING) as soon as this returns; the saga runs on.
+ * With an Idempotency-Key, a repeat of the same request replays the first answer instead.
+ */
 @CommandHandler(PlaceOrder)
 export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
-  constructor(private readonly runtime: SagaRuntime) {}
+  constructor(
+    private readonly runtime: SagaRuntime,
+    private readonly orm: MikroORM,
+  ) {}
 
-  async execute({ body, correlationId }: PlaceOrder): Promise<OrderView> {
+  async execute({ body, correlationId, idempotencyKey }: PlaceOrder) {
     const orderId = newMessageId();
-    const saga = await this.runtime.engine.start(orderSaga, {
-      businessKey: orderId,
-      correlationId: correlationId ?? orderId,
-      data: { orderId, customerId: body.customerId, items: body.items, paymentMethod: body.paymentMethod, total: null, currency: null },
+    if (!idempotencyKey) {
+      const saga = await this.runtime.engine.start(orderSaga, startRequest(orderId, body, correlationId));
+      return { order: placed(saga), replayed: false };
+    }
+    return this.placeOnce(orderId, body, correlationId, idempotencyKey);
+  }
+
+  /** The key row and the saga commit together: a key never names an order that was not started, nor two. */
+  private async placeOnce(orderId: string, body: PlaceOrderBody, correlationId: string | undefined, key: string) {
+    // Keys are per customer (the stand-in for the caller's identity): two customers may pick the same key.
+    const scope = `POST /orders ${body.customerId}`;
+    const hash = requestHash(body);
+    const result = await this.orm.em.fork().transactional(async (em) => {
+      const claim = await claimKey(em, { scope, key, requestHash: hash, orderId, ttlHours: env.IDEMPOTENCY_TTL_HOURS });
+      if (!claim.claimed) {
+        if (claim.requestHash !== hash) {
+          throw new UnprocessableEntityException({
+            statusCode: 422,
+            error: 'Unprocessable Entity',
+            message: `Idempotency-Key ${JSON.stringify(key)} was used with a different request`,
+          });
+        }
+        // Rebuilt field by field: jsonb does not keep key order, and a replay should be the same bytes.
+        const { orderId: firstOrderId, status } = claim.response as PlacedOrder;
+        return { order: { orderId: firstOrderId, status }, replayed: true };
+      }
+      const order = placed(await this.runtime.engine.startIn(em, orderSaga, startRequest(orderId, body, correlationId)));
+      await storeResponse(em, scope, key, order);
+      return { order, replayed: false };
     });
-    return toOrderView(saga);
+    // The saga's first command is in the outbox; publish it now that it has committed.
+    if (!result.replayed) this.runtime.engine.afterCommit();
+    return result;
   }
 }
+
+const startRequest = (orderId: string, body: PlaceOrderBody, correlationId: string | undefined): StartSaga<OrderSagaData> => ({
+  businessKey: orderId,
+  correlationId: correlationId ?? orderId,
+  data: { orderId, customerId: body.customerId, items: body.items, paymentMethod: body.paymentMethod, total: null, currency: null },
+});
+
+const placed = (saga: SagaInstance): PlacedOrder => {
+  const { orderId, status } = toOrderView(saga);
+  return { orderId, status };
+};

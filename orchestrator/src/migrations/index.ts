@@ -1,0 +1,8 @@
+import { Migration0001Initial } from './Migration0001Initial.js';
+import { Migration0002IdempotencyKeys } from './Migration0002IdempotencyKeys.js';
+
+/** Every orchestrator migration, in order. */
+export const migrations = [
+  { name: 'Migration0001Initial', class: Migration0001Initial },
+  { name: 'Migration0002IdempotencyKeys', class: Migration0002IdempotencyKeys },
+];

@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { BadRequestException } from '@nestjs/common';
+
+const TABLE = '"orchestrator"."idempotency_key"';
+
+/** What a request with an Idempotency-Key finds: nothing yet (it claimed the key), or the first request's row. */
+export type KeyClaim = { claimed: true } | { claimed: false; requestHash: string; response: unknown };
+
+/** The header is optional; when given it must be 1–255 printable ASCII characters. */
+export function parseIdempotencyKey(value: string | undefined): string | undefined {
+  if (value === undefined || /^[\x20-\x7e]{1,255}$/.test(value)) return value;
+  throw new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message: 'invalid Idempotency-Key header',
+    errors: [{ field: 'Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' }],
+  });
+}
+
+/** Same request = same validated body, whatever its key order or whitespace on the wire. */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
+}
+
+const canonical = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  const object = value as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(object).sort().map((name) => [name, canonical(object[name])]));
+};
+
+/**
+ * Claims (scope, key) inside the caller's transaction. An expired row is deleted first, so the key can be
+ * used afresh. A concurrent request holding the same key makes the insert wait until it commits; the
+ * insert then does nothing and the committed row is read instead.
+ */
+export async function claimKey(
+  em: EntityManager,
+  claim: { scope: string; key: string; requestHash: string; orderId: string; ttlHours: number },
+): Promise<KeyClaim> {
+  const { scope, key } = claim;
+  await em.execute(`delete from ${TABLE} where scope = ? and key = ? and expires_at <= now()`, [scope, key]);
+  const inserted = await em.execute(
+    `insert into ${TABLE} (scope, key, request_hash, order_id, created_at, expires_at)
+     values (?, ?, ?, ?, now(), now() + ? * interval '1 hour')
+     on conflict do nothing returning key`,
+    [scope, key, claim.requestHash, claim.orderId, claim.ttlHours],
+  );
+  if (inserted.length > 0) return { claimed: true };
+  const [row] = await em.execute<{ request_hash: string; response: unknown }[]>(
+    `select request_hash, response from ${TABLE} where scope = ? and key = ?`,
+    [scope, key],
+  );
+  // Only possible if the row expired and was swept between the insert and this read.
+  if (!row) throw new Error(`idempotency key ${key} vanished; retry the request`);
+  return { claimed: false, requestHash: row.request_hash, response: row.response };
+}
+
+/** Stores the response to replay, in the same transaction as the claim (so a committed key always has one). */
+export async function storeResponse(em: EntityManager, scope: string, key: string, response: unknown): Promise<void> {
+  await em.execute(`update ${TABLE} set response = ? where scope = ? and key = ?`, [JSON.stringify(response), scope, key]);
+}
+
+export async function deleteExpiredKeys(em: EntityManager): Promise<number> {
+  const result = await em.execute<{ affectedRows: number }>(`delete from ${TABLE} where expires_at <= now()`, [], 'run');
+  return result.affectedRows;
+}
