@@ -13,4 +13,5 @@ function required(name: string): string {
 
 let customer = 0;
 /** A customer id no other test uses. */
-export const newCustomer = () => `customer-${process.pid}-${++customer}`;
+const run = Math.random().toString(36).slice(2, 8);
+export const newCustomer = () => `customer-${run}-${++customer}`;
