@@ -83,6 +83,17 @@ describe('crash recovery', () => {
     180_000,
   );
 
+  test.each(PROCESSES.map((process) => process.name))(
+    'SIGTERM of %s in the middle of 200 orders: it finishes what it holds and exits 0; after restart invariants hold',
+    async (name: ProcessName) => {
+      await survives(async () => {
+        expect(await system.kill(name, 'SIGTERM')).toBe(0);
+        await system.startProcess(name);
+      });
+    },
+    180_000,
+  );
+
   test('broker connections closed mid-run: processes reconnect by themselves, invariants hold', async () => {
     await survives(async () => {
       expect(await new BrokerAdmin().closeConnections(environment.vhost)).toBeGreaterThanOrEqual(5);

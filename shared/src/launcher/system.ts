@@ -58,13 +58,17 @@ export class SagaflowSystem {
     await this.waitHealthy(name, child);
   }
 
-  /** Kills a process without warning (SIGKILL by default): nothing is flushed, nothing is closed. */
-  async kill(name: ProcessName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /**
+   * Kills a process without warning (SIGKILL by default: nothing is flushed, nothing is closed), or asks
+   * it to stop (SIGTERM). Resolves with its exit code once it has exited (null when killed by the signal).
+   */
+  async kill(name: ProcessName, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     const child = this.children.get(name);
-    if (!child) return;
-    const exited = once(child, 'exit');
+    if (!child) return null;
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     child.kill(signal);
-    await exited;
+    const [code] = await exited;
+    return code;
   }
 
   async restart(name: ProcessName): Promise<void> {

@@ -34,7 +34,7 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
   }
   const app = await NestFactory.create(options.module, { bufferLogs: true });
   app.useLogger(app.get(NestPinoLogger));
-  app.enableShutdownHooks();
+  stopGracefullyOnSignal(app, logger);
   const orm = app.get(MikroORM);
   await orm.em.getConnection().execute(`create schema if not exists "${options.schema}"`);
   const applied = await orm.migrator.up();
@@ -44,6 +44,30 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
   await app.listen(env.PORT);
   logger.info({ port: env.PORT }, 'ready');
   return app;
+}
+
+/**
+ * SIGTERM / SIGINT: stop taking messages and requests, finish what is in hand, flush the outbox, close
+ * connections, exit 0. A shutdown that hangs past the grace period exits 1.
+ */
+function stopGracefullyOnSignal(app: INestApplication, logger: Logger, graceMs = 25_000): void {
+  const stop = async (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, graceMs).unref();
+    try {
+      await app.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 
 /** Starts a saga participant: a Nest app whose `@MessagePattern` handlers take the service's commands and queries. */
