@@ -10,7 +10,7 @@ export default async function globalSetup() {
   const logDir = `${rootDir}test-logs/${environment.vhost}`;
   const system = new SagaflowSystem({
     rootDir,
-    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl, LOG_LEVEL: 'info' },
+    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl, LOG_LEVEL: 'info', FAULT_INJECTION: 'true' },
     ports,
     output: { logDir },
   });

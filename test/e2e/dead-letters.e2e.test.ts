@@ -44,8 +44,8 @@ async function deadLetter(queue: string, messageId: string): Promise<GetMessage>
 }
 
 const workQueues = buildTopology('quorum')
-  .queues.map((queue) => queue.name)
-  .filter((name) => !name.endsWith('.dlq') && name !== QUEUES.unroutable);
+  .queues.filter((queue) => queue.role === 'work')
+  .map((queue) => queue.name);
 
 describe('dead letters', () => {
   test.each(workQueues)('%s: a body that is not JSON is dead-lettered as malformed, with where and why', async (queue) => {

@@ -16,10 +16,15 @@ describe('broker topology as the system declared it', () => {
     for (const queue of queues.values()) {
       expect(queue.durable).toBe(true);
       expect(queue.type).toBe('quorum');
-      if (queue.name.endsWith('.dlq') || queue.name === QUEUES.unroutable) continue;
-      expect(queue.arguments['x-dead-letter-exchange']).toBe(EXCHANGES.deadLetters);
-      expect(queue.arguments['x-dead-letter-routing-key']).toBe(queue.name);
-      expect(queues.has(`${queue.name}.dlq`)).toBe(true);
+    }
+    for (const { name } of expected.filter((queue) => queue.role === 'work')) {
+      expect(queues.get(name)!.arguments['x-dead-letter-exchange']).toBe(EXCHANGES.deadLetters);
+      expect(queues.get(name)!.arguments['x-dead-letter-routing-key']).toBe(name);
+      expect(queues.has(`${name}.dlq`)).toBe(true);
+    }
+    // Delay queues hand their messages back to the work queue when the delay is over.
+    for (const { name, arguments: args } of expected.filter((queue) => queue.role === 'retry')) {
+      expect(queues.get(name)!.arguments).toMatchObject({ 'x-dead-letter-exchange': '', 'x-message-ttl': args['x-message-ttl'] });
     }
   });
 

@@ -7,7 +7,13 @@ import type { OrderSagaData } from './order-saga.data.js';
  * If a step before the pivot fails, the steps done so far are undone in reverse order, the customer is
  * told why, and the order ends CANCELLED. After the pivot the order is paid: nothing is undone.
  */
-export const orderSaga = defineSaga<OrderSagaData>('order')
+export const orderSaga = defineSaga<OrderSagaData>('order', {
+  // A participant's transient errors: retried 250 ms, 1 s, 4 s later (±10%), then dead-lettered for a person.
+  retry: { attempts: 4, initialDelayMs: 250, multiplier: 4, maxDelayMs: 30_000, jitter: 0.1 },
+  // Undoing and finishing must happen: many more attempts, up to two minutes apart.
+  compensationRetry: { attempts: 20, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
+  retryAfterPivot: { attempts: 50, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
+})
   .step('create-order')
   .invoke(OrderCommands.create, (order) => ({ orderId: order.orderId, customerId: order.customerId, items: order.items }))
   .compensateWith(OrderCommands.cancel, (order, saga) => ({ orderId: order.orderId, reason: saga.failureReason ?? 'cancelled' }))
@@ -26,6 +32,7 @@ export const orderSaga = defineSaga<OrderSagaData>('order')
     paymentMethod: order.paymentMethod,
   }))
   .compensateWith(PaymentCommands.refund, (order) => ({ orderId: order.orderId }))
+  .retry({ attempts: 5 }) // the payment gateway is the flakiest part
 
   .pivot()
 

@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { UnprocessableEntityException } from '@nestjs/common';
 import { CommandHandler, Command, type ICommandHandler } from '@nestjs/cqrs';
-import { newMessageId, OrderLine, type OrderStatus } from '@sagaflow/shared';
+import { FaultPlan, newMessageId, OrderLine, type OrderStatus } from '@sagaflow/shared';
 import { z } from 'zod';
 import { env } from '../config.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
@@ -13,11 +13,18 @@ import { claimKey, requestHash, storeResponse } from './idempotency-keys.js';
 import { toOrderView } from './order.view.js';
 
 /** The body of POST /orders. */
-export const PlaceOrderBody = z.strictObject({
-  customerId: z.string().trim().min(1).max(100),
-  items: z.array(OrderLine).min(1).max(50),
-  paymentMethod: z.string().trim().min(1).max(100),
-});
+export const PlaceOrderBody = z
+  .strictObject({
+    customerId: z.string().trim().min(1).max(100),
+    items: z.array(OrderLine).min(1).max(50),
+    paymentMethod: z.string().trim().min(1).max(100),
+    /** Faults to inject into this order's saga, per command type (tests and demos). */
+    faults: FaultPlan.optional(),
+  })
+  .refine((body) => !body.faults || env.FAULT_INJECTION, {
+    path: ['faults'],
+    message: 'fault plans are refused: start the system with FAULT_INJECTION=true to use them',
+  });
 export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
 
 /** The 202 body. */
@@ -89,6 +96,7 @@ const startRequest = (orderId: string, body: PlaceOrderBody, correlationId: stri
   businessKey: orderId,
   correlationId: correlationId ?? orderId,
   data: { orderId, customerId: body.customerId, items: body.items, paymentMethod: body.paymentMethod, total: null, currency: null },
+  faultPlan: body.faults,
 });
 
 const placed = (saga: SagaInstance): PlacedOrder => {

@@ -1,4 +1,4 @@
-import type { CommandContract } from '@sagaflow/shared';
+import { DEFAULT_RETRY_POLICY, type CommandContract, type RetryPolicy } from '@sagaflow/shared';
 import type { z } from 'zod';
 
 /** What a command builder may know about the saga besides its data. */
@@ -24,10 +24,29 @@ export interface StepDefinition<D> {
   compensation?: Invocation<D>;
   /** After the pivot a step is never compensated: the saga has committed to finish. */
   afterPivot: boolean;
+  /** Overrides of the saga's retry policy for this step. */
+  retry?: Partial<RetryPolicy>;
 }
+
+/** How the participants retry a saga's commands (each command carries its policy). */
+export interface SagaPolicy {
+  /** Steps before the pivot: after the last attempt the message is dead-lettered and the step waits for a person. */
+  retry: RetryPolicy;
+  /** Steps after the pivot (and after compensation): retried until they succeed — in practice, this many attempts. */
+  retryAfterPivot: RetryPolicy;
+  /** Compensations. */
+  compensationRetry: RetryPolicy;
+}
+
+export const DEFAULT_SAGA_POLICY: SagaPolicy = {
+  retry: DEFAULT_RETRY_POLICY,
+  retryAfterPivot: { ...DEFAULT_RETRY_POLICY, attempts: 50 },
+  compensationRetry: { ...DEFAULT_RETRY_POLICY, attempts: 20 },
+};
 
 export interface SagaDefinition<D> {
   name: string;
+  policy: SagaPolicy;
   steps: StepDefinition<D>[];
   /** Runs once every compensation is done (e.g. tell the customer why), before the saga ends COMPENSATED. */
   afterCompensation?: StepDefinition<D>;
@@ -44,8 +63,8 @@ export interface SagaDefinition<D> {
  *     .step('notify').invoke(...)
  *     .build();
  */
-export function defineSaga<D>(name: string): SagaBuilder<D> {
-  return new SagaBuilder<D>(name);
+export function defineSaga<D>(name: string, policy: Partial<SagaPolicy> = {}): SagaBuilder<D> {
+  return new SagaBuilder<D>(name, { ...DEFAULT_SAGA_POLICY, ...policy });
 }
 
 export class SagaBuilder<D> {
@@ -53,7 +72,10 @@ export class SagaBuilder<D> {
   private afterCompensationStep?: StepDefinition<D>;
   private pastPivot = false;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly policy: SagaPolicy,
+  ) {}
 
   step(name: string): StepBuilder<D> {
     this.requireNewName(name);
@@ -83,7 +105,7 @@ export class SagaBuilder<D> {
     for (const step of this.steps) {
       if (step.afterPivot && step.compensation) throw new Error(`saga ${this.name}: step ${step.name} is after the pivot and cannot have a compensation`);
     }
-    return { name: this.name, steps: [...this.steps], afterCompensation: this.afterCompensationStep };
+    return { name: this.name, policy: this.policy, steps: [...this.steps], afterCompensation: this.afterCompensationStep };
   }
 }
 
@@ -117,6 +139,12 @@ export class InvokedStep<D, R extends z.ZodType> {
 
   compensateWith<P extends z.ZodType>(command: CommandContract<P>, build: CommandBuilder<D, NoInfer<z.input<P>>>): this {
     this.definition.compensation = { command, build };
+    return this;
+  }
+
+  /** Retries this step differently from the saga's policy. */
+  retry(policy: Partial<RetryPolicy>): this {
+    this.definition.retry = policy;
     return this;
   }
 

@@ -11,6 +11,9 @@ import {
   SCHEMA_VERSION,
   DeadLetterError,
   type Envelope,
+  type FaultPlan,
+  HEADERS,
+  parseFailures,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import type { SagaDefinition } from './saga-definition.js';
@@ -21,6 +24,8 @@ export interface StartSaga<D> {
   businessKey: string;
   correlationId: string;
   data: D;
+  /** Faults for participants to inject, per command type (only with fault injection enabled). */
+  faultPlan?: FaultPlan;
 }
 
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
@@ -65,6 +70,7 @@ export class SagaEngine {
       type: definition.name,
       businessKey: request.businessKey,
       correlationId: request.correlationId,
+      faultPlan: request.faultPlan ?? null,
       ...persisted(transition.state),
       createdAt: now,
       updatedAt: now,
@@ -115,7 +121,7 @@ export class SagaEngine {
     }
     const definition = this.definitions.get(saga.type);
     if (!definition) throw new PermanentError(`no saga definition named ${saga.type}`);
-    const transition = applyReply(definition, stateOf(saga), outcome, now, newMessageId());
+    const transition = applyReply(definition, stateOf(saga), { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     em.create(SagaEvent, {
       sagaId: saga.id,
       at: now,
@@ -143,6 +149,12 @@ export class SagaEngine {
         causationId,
         schemaVersion: SCHEMA_VERSION,
         payload: send.payload,
+        headers: {
+          [HEADERS.retryPolicy]: JSON.stringify(send.retry),
+          [HEADERS.attempt]: 1,
+          [HEADERS.resend]: 0,
+          ...(saga.faultPlan?.[send.contract.type] ? { [HEADERS.faultPlan]: JSON.stringify(saga.faultPlan[send.contract.type]) } : {}),
+        },
       };
       em.create(SagaEvent, { sagaId: saga.id, at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail: null });
       await this.outbox.add(em, [{ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope }]);
@@ -151,6 +163,11 @@ export class SagaEngine {
       em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'saga-ended', messageId: null, messageType: null, outcome: state.status, detail: state.failureReason });
     }
   }
+}
+
+/** What the participant's reply says about its attempts (see the consumer's delayed retries). */
+function attemptsOf(reply: Envelope): { attempts: number; failures: { at: string; error: string }[] } {
+  return { attempts: Number(reply.headers?.[HEADERS.attempts] ?? 1), failures: parseFailures(reply.headers?.[HEADERS.failures]) };
 }
 
 const persisted = (state: SagaState<unknown>) => ({

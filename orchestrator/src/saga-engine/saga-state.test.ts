@@ -151,6 +151,7 @@ describe('order saga: happy path', () => {
         name: definition.name,
         status: 'SUCCEEDED',
         attempts: 1,
+        failures: [],
         startedAt: iso(index),
         finishedAt: iso(index + 1),
         compensatedAt: null,
@@ -161,7 +162,7 @@ describe('order saga: happy path', () => {
   });
 
   test('a step still in flight has started but not finished', () => {
-    expect(stepNamed(transitions[2].state, 'charge-payment')).toMatchObject({ status: 'RUNNING', attempts: 1, startedAt: iso(2), finishedAt: null });
+    expect(stepNamed(transitions[2].state, 'charge-payment')).toMatchObject({ status: 'RUNNING', attempts: 0, startedAt: iso(2), finishedAt: null });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { CommandContract, FailureReply } from '@sagaflow/shared';
+import type { CommandContract, FailureReply, RetryPolicy } from '@sagaflow/shared';
 import type { SagaDefinition, SagaFacts, StepDefinition } from './saga-definition.js';
 
 /**
@@ -14,7 +14,10 @@ export type StepStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'COMPE
 export interface StepState {
   name: string;
   status: StepStatus;
+  /** How many attempts the participant needed (retries included), as its reply said. */
   attempts: number;
+  /** When and why the failed attempts failed (delays between them follow the retry policy). */
+  failures: { at: string; error: string }[];
   startedAt: string | null;
   finishedAt: string | null;
   compensatedAt: string | null;
@@ -41,6 +44,9 @@ export interface Reply {
   commandType: string;
   outcome: 'succeeded' | 'failed';
   payload: unknown;
+  /** Attempts the participant made (1 when it succeeded or refused at once), and its failed attempts. */
+  attempts?: number;
+  failures?: { at: string; error: string }[];
 }
 
 export interface CommandToSend {
@@ -49,6 +55,8 @@ export interface CommandToSend {
   contract: CommandContract;
   payload: unknown;
   messageId: string;
+  /** How the participant retries it. */
+  retry: RetryPolicy;
 }
 
 export interface Transition<D> {
@@ -68,6 +76,7 @@ export function startSaga<D>(definition: SagaDefinition<D>, data: D, now: Date, 
       name: step.name,
       status: 'PENDING',
       attempts: 0,
+      failures: [],
       startedAt: null,
       finishedAt: null,
       compensatedAt: null,
@@ -76,7 +85,7 @@ export function startSaga<D>(definition: SagaDefinition<D>, data: D, now: Date, 
     awaiting: null,
     failureReason: null,
   };
-  return invokeStep(state, definition.steps[0], now, messageId);
+  return invokeStep(definition, state, definition.steps[0], now, messageId);
 }
 
 /**
@@ -100,6 +109,7 @@ export function applyReply<D>(definition: SagaDefinition<D>, current: SagaState<
   }
 
   const stepDefinition = allSteps(definition).find((candidate) => candidate.name === step.name)!;
+  Object.assign(step, { attempts: reply.attempts ?? 1, failures: reply.failures ?? [] });
   if (failure) {
     Object.assign(step, { status: 'FAILED', finishedAt: at, error: describe(failure) });
     if (stepDefinition.afterPivot) {
@@ -116,7 +126,7 @@ export function applyReply<D>(definition: SagaDefinition<D>, current: SagaState<
   if (stepDefinition.onSuccess) state.data = stepDefinition.onSuccess(state.data, reply.payload);
   if (stepDefinition === definition.afterCompensation) return finish(state, 'COMPENSATED');
   const next = definition.steps[definition.steps.indexOf(stepDefinition) + 1];
-  return next ? invokeStep(state, next, now, messageId) : finish(state, 'COMPLETED');
+  return next ? invokeStep(definition, state, next, now, messageId) : finish(state, 'COMPLETED');
 }
 
 /** Undoes the most recent succeeded step that has a compensation; when none is left, runs the after-compensation step. */
@@ -127,16 +137,24 @@ function compensateNext<D>(definition: SagaDefinition<D>, state: SagaState<D>, n
   if (toUndo) {
     const stepState = state.steps.find((candidate) => candidate.name === toUndo.name)!;
     stepState.status = 'COMPENSATING';
-    return send(state, { step: toUndo.name, action: 'compensate', contract: toUndo.compensation!.command, payload: toUndo.compensation!.build(state.data, facts(state)), messageId });
+    return send(state, {
+      step: toUndo.name,
+      action: 'compensate',
+      contract: toUndo.compensation!.command,
+      payload: toUndo.compensation!.build(state.data, facts(state)),
+      messageId,
+      retry: definition.policy.compensationRetry,
+    });
   }
-  if (definition.afterCompensation) return invokeStep(state, definition.afterCompensation, now, messageId);
+  if (definition.afterCompensation) return invokeStep(definition, state, definition.afterCompensation, now, messageId);
   return finish(state, 'COMPENSATED');
 }
 
-function invokeStep<D>(state: SagaState<D>, step: StepDefinition<D>, now: Date, messageId: string): Transition<D> {
+function invokeStep<D>(definition: SagaDefinition<D>, state: SagaState<D>, step: StepDefinition<D>, now: Date, messageId: string): Transition<D> {
   const stepState = state.steps.find((candidate) => candidate.name === step.name)!;
-  Object.assign(stepState, { status: 'RUNNING', attempts: stepState.attempts + 1, startedAt: now.toISOString() });
-  return send(state, { step: step.name, action: 'invoke', contract: step.invoke.command, payload: step.invoke.build(state.data, facts(state)), messageId });
+  Object.assign(stepState, { status: 'RUNNING', startedAt: now.toISOString() });
+  const retry = { ...(step.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...step.retry };
+  return send(state, { step: step.name, action: 'invoke', contract: step.invoke.command, payload: step.invoke.build(state.data, facts(state)), messageId, retry });
 }
 
 function send<D>(state: SagaState<D>, command: CommandToSend): Transition<D> {

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
+import type { FaultPlan } from '@sagaflow/shared';
 import type { Awaiting, SagaStatus, StepState } from './saga-state.js';
 
 /** One saga run. `version` gives optimistic locking: two replies for one saga never both apply. */
@@ -16,6 +17,7 @@ export const SagaInstance = defineEntity({
     steps: p.json<StepState[]>(),
     awaiting: p.json<Awaiting>().nullable(),
     failureReason: p.string().nullable(),
+    faultPlan: p.json<FaultPlan>().nullable(),
     version: p.integer().version(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),

@@ -7,8 +7,10 @@ export const BaseEnv = z.object({
   /** quorum (replicated, the default) or classic. Every process must agree. */
   QUEUE_TYPE: z.enum(['quorum', 'classic']).default('quorum'),
   PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
-  /** Retries of a handler that keeps failing, before its message is dead-lettered (outages do not count). */
-  MAX_RETRIES: z.coerce.number().int().min(0).max(100).default(5),
+  /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */
+  RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** Honour fault plans carried by orders (tests and demos only). Off: an order with a plan is refused. */
+  FAULT_INJECTION: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;

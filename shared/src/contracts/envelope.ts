@@ -19,6 +19,8 @@ export interface MessageMeta {
 
 export interface Envelope<P = unknown> extends MessageMeta {
   payload: P;
+  /** Further AMQP headers the message travels with (retry policy, attempt count, fault plan, ...). */
+  headers?: Record<string, string | number>;
 }
 
 export const newMessageId = (): string => uuidv7();
@@ -28,6 +30,18 @@ export const HEADERS = {
   sagaId: 'x-saga-id',
   causationId: 'x-causation-id',
   schemaVersion: 'x-schema-version',
+  // Retries: the step's policy, which attempt this delivery is (1-based), and the failures so far.
+  retryPolicy: 'x-retry-policy',
+  attempt: 'x-attempt',
+  failures: 'x-failures',
+  firstFailureAt: 'x-first-failure-at',
+  lastFailureAt: 'x-last-failure-at',
+  /** On a reply: how many attempts the participant needed. */
+  attempts: 'x-attempts',
+  /** How many times the orchestrator sent this command before (after step timeouts); 0 the first time. */
+  resend: 'x-resend',
+  /** The fault to inject for this command (only honoured when fault injection is enabled). */
+  faultPlan: 'x-fault-plan',
   // Added when a message is dead-lettered by a Sagaflow consumer.
   deadLetterReason: 'x-dead-letter-reason',
   deadLetterError: 'x-dead-letter-error',

@@ -11,6 +11,8 @@ export * from './notification.js';
 export * from './order.js';
 export * from './payment.js';
 export * from './replies.js';
+export * from './retry-policy.js';
+export * from './fault-plan.js';
 
 /** Every command and query, by message type: the one registry consumers validate against. */
 export const COMMANDS: ReadonlyMap<string, CommandContract> = new Map(

@@ -62,12 +62,17 @@ describe('encode', () => {
 
 describe('decode', () => {
   test('reads back exactly what encode wrote', () => {
-    expect(decode(received(encode(envelope, 'test')))).toEqual(envelope);
+    expect(decode(received(encode(envelope, 'test')))).toEqual({ ...envelope, headers: {} });
   });
 
   test('keeps an empty causation id (the first command of a saga) as empty', () => {
     const first = { ...envelope, causationId: '' };
-    expect(decode(received(encode(first, 'test')))).toEqual(first);
+    expect(decode(received(encode(first, 'test')))).toEqual({ ...first, headers: {} });
+  });
+
+  test('carries further headers (retry state, fault plan) through', () => {
+    const retried = { ...envelope, headers: { 'x-attempt': 2, 'x-retry-policy': '{"attempts":3}' } };
+    expect(decode(received(encode(retried, 'test')))).toEqual(retried);
   });
 
   test('reads a missing causation header as empty rather than rejecting', () => {

@@ -19,6 +19,7 @@ export function encode(envelope: Envelope, appId: string): { content: Buffer; op
       persistent: true,
       timestamp: Math.floor(Date.now() / 1000),
       headers: {
+        ...envelope.headers,
         [HEADERS.sagaId]: envelope.sagaId,
         [HEADERS.causationId]: envelope.causationId,
         [HEADERS.schemaVersion]: envelope.schemaVersion,
@@ -52,5 +53,17 @@ export function decode(message: ConsumeMessage): Envelope {
     causationId: typeof headers[HEADERS.causationId] === 'string' ? headers[HEADERS.causationId] : '',
     schemaVersion,
     payload,
+    headers: extraHeaders(headers),
   };
+}
+
+const META_HEADERS = new Set<string>([HEADERS.sagaId, HEADERS.causationId, HEADERS.schemaVersion]);
+
+/** The headers beyond the envelope's own metadata (retry state, fault plan, ...). */
+function extraHeaders(headers: Record<string, unknown>): Record<string, string | number> {
+  const extra: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!META_HEADERS.has(name) && (typeof value === 'string' || typeof value === 'number')) extra[name] = value;
+  }
+  return extra;
 }

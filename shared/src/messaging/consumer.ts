@@ -1,8 +1,9 @@
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
-import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage, MessagePropertyHeaders, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { HEADERS } from '../contracts/envelope.js';
-import { EXCHANGES } from '../topology/topology.js';
+import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
+import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import { MalformedMessageError } from './codec.js';
 import { DeadLetterError, isConnectionFailure } from './errors.js';
 import type { Publisher } from './publisher.js';
@@ -14,11 +15,8 @@ export interface ConsumerOptions {
   queue: string;
   /** How many unacked messages the broker may hand this consumer at once. */
   prefetch: number;
-  /**
-   * How many times a failing handler is retried (with back-off) before the message is dead-lettered.
-   * Failures to reach PostgreSQL or RabbitMQ do not count: they are retried until the dependency is back.
-   */
-  maxRetries: number;
+  /** Retries for messages that carry no `x-retry-policy` header; null: the queue has no retry queues, dead-letter at once. */
+  retryPolicy: RetryPolicy | null;
   handler: MessageHandler;
   publisher: Publisher;
   logger: Logger;
@@ -26,11 +24,19 @@ export interface ConsumerOptions {
   setup?: (channel: ConfirmChannel) => Promise<void>;
 }
 
+/** One failed attempt, as recorded in the `x-failures` header. */
+export interface AttemptFailure {
+  at: string;
+  error: string;
+}
+
 /**
  * Consumes one queue with manual acks. A message is acked only after its handler resolved (its effects
- * committed). Unreadable or permanently failing messages are moved to the queue's `.dlq` with the reason
- * in their headers, then acked, so the consumer keeps going. Other errors are retried with back-off, a
- * bounded number of times (unbounded while PostgreSQL or RabbitMQ is unreachable).
+ * committed). Unreadable or permanently failing messages are moved to the queue's `.dlq` with the reason in
+ * their headers. A handler error is retried through the broker: the message is parked in a delay queue
+ * (`<queue>.retry.<delay>`) with its attempt count and failures in its headers, and comes back when the delay
+ * is over; after the policy's last attempt it goes to the `.dlq`. Nothing waits in memory, so a crash loses
+ * nothing. Only an outage of PostgreSQL or RabbitMQ is waited out in hand: it is not the message's fault.
  */
 export class Consumer {
   private readonly channel: ChannelWrapper;
@@ -80,9 +86,9 @@ export class Consumer {
   }
 
   private async onMessage(channel: Channel, message: ConsumeMessage): Promise<void> {
-    const { logger, queue, maxRetries } = this.options;
+    const { logger, queue } = this.options;
     const meta = { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: message.properties.headers?.[HEADERS.sagaId] };
-    for (let failures = 0, outages = 0; ; ) {
+    for (let outages = 1; ; outages++) {
       try {
         await this.options.handler(message);
         settle(() => channel.ack(message));
@@ -97,23 +103,54 @@ export class Consumer {
           settle(() => channel.nack(message, false, true));
           return;
         }
-        // The message stays in hand (unacked) while it is retried: a crash meanwhile returns it to the queue.
-        const outage = isConnectionFailure(error);
-        if (outage) outages++;
-        else failures++;
-        if (failures > maxRetries) {
-          await this.deadLetter(channel, message, 'retries-exhausted', errorText(error));
+        if (!isConnectionFailure(error)) {
+          await this.retryLater(channel, message, errorText(error));
           return;
         }
-        const attempt = outage ? outages : failures;
-        logger.warn({ ...meta, failures, outage, err: errorText(error) }, outage ? 'dependency unreachable; retrying' : 'handler failed; retrying');
-        await delay(Math.min(100 * 2 ** attempt, 5_000));
+        // Unacked while we wait: a crash meanwhile returns the message to the queue.
+        logger.warn({ ...meta, outages, err: errorText(error) }, 'dependency unreachable; retrying');
+        await delay(Math.min(100 * 2 ** outages, 5_000));
       }
     }
   }
 
+  /** Parks the message in a delay queue for its next attempt, or dead-letters it after the last one. */
+  private async retryLater(channel: Channel, message: ConsumeMessage, error: string): Promise<void> {
+    const { logger, queue, publisher } = this.options;
+    const headers = message.properties.headers ?? {};
+    const attempt = Number(headers[HEADERS.attempt] ?? 1);
+    const policy = parsePolicy(headers[HEADERS.retryPolicy]) ?? this.options.retryPolicy;
+    const failures: AttemptFailure[] = [...parseFailures(headers[HEADERS.failures]), { at: new Date().toISOString(), error: error.slice(0, 300) }];
+    const retryState = {
+      [HEADERS.failures]: JSON.stringify(failures),
+      [HEADERS.firstFailureAt]: failures[0].at,
+      [HEADERS.lastFailureAt]: failures[failures.length - 1].at,
+    };
+    if (!policy || attempt >= policy.attempts) {
+      await this.deadLetter(channel, message, 'retries-exhausted', error, { ...retryState, [HEADERS.attempts]: attempt });
+      return;
+    }
+    const delayMs = retryDelayMs(policy, attempt);
+    logger.warn(
+      { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: headers[HEADERS.sagaId], attempt, delayMs, err: error },
+      'handler failed; retrying later',
+    );
+    try {
+      // The delay queue's TTL caps the wait; the message's own expiration makes it exact (jitter included).
+      await publisher.publishRaw('', QUEUES.retryOf(queue, retryDelayBucket(delayMs)), message.content, {
+        ...copyProperties(message),
+        expiration: String(delayMs),
+        headers: { ...headers, ...retryState, [HEADERS.attempt]: attempt + 1 },
+      });
+      settle(() => channel.ack(message));
+    } catch (publishError) {
+      logger.error({ queue, messageId: message.properties.messageId, err: errorText(publishError) }, 'could not park the retry; requeueing');
+      settle(() => channel.nack(message, false, true));
+    }
+  }
+
   /** Moves the message to `<queue>.dlq` (confirmed) with why, then acks it. */
-  private async deadLetter(channel: Channel, message: ConsumeMessage, reason: string, error: string): Promise<void> {
+  private async deadLetter(channel: Channel, message: ConsumeMessage, reason: string, error: string, extra: MessagePropertyHeaders = {}): Promise<void> {
     const { logger, queue, publisher } = this.options;
     const { properties } = message;
     logger.error(
@@ -122,15 +159,10 @@ export class Consumer {
     );
     try {
       await publisher.publishRaw(EXCHANGES.deadLetters, queue, message.content, {
-        messageId: properties.messageId ?? `dead-letter-${Date.now()}-${message.fields.deliveryTag}`,
-        type: properties.type,
-        correlationId: properties.correlationId,
-        contentType: properties.contentType,
-        timestamp: properties.timestamp,
-        appId: properties.appId,
-        persistent: true,
+        ...copyProperties(message),
         headers: {
           ...properties.headers,
+          ...extra,
           [HEADERS.deadLetterReason]: reason,
           [HEADERS.deadLetterError]: error.slice(0, 1_000),
           [HEADERS.originalQueue]: queue,
@@ -143,6 +175,39 @@ export class Consumer {
       logger.error({ queue, messageId: properties.messageId, err: errorText(publishError) }, 'dead-letter publish failed; rejecting');
       settle(() => channel.nack(message, false, false));
     }
+  }
+}
+
+/** The properties a moved message keeps (headers are set by the caller). */
+function copyProperties({ properties, fields }: ConsumeMessage): Options.Publish {
+  return {
+    messageId: properties.messageId ?? `unnamed-${Date.now()}-${fields.deliveryTag}`,
+    type: properties.type,
+    correlationId: properties.correlationId,
+    contentType: properties.contentType,
+    timestamp: properties.timestamp,
+    appId: properties.appId,
+    persistent: true,
+  };
+}
+
+function parsePolicy(header: unknown): RetryPolicy | null {
+  if (typeof header !== 'string') return null;
+  try {
+    const parsed = RetryPolicy.safeParse(JSON.parse(header));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export function parseFailures(header: unknown): AttemptFailure[] {
+  if (typeof header !== 'string') return [];
+  try {
+    const parsed = JSON.parse(header);
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
   }
 }
 

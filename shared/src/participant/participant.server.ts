@@ -5,16 +5,17 @@ import { lastValueFrom } from 'rxjs';
 import type { Logger } from 'pino';
 import { COMMANDS, QUERIES } from '../contracts/index.js';
 import type { ServiceName } from '../contracts/define.js';
-import { causedBy, type Envelope } from '../contracts/envelope.js';
-import { replyType, type StepReply } from '../contracts/replies.js';
+import { causedBy, HEADERS, type Envelope } from '../contracts/envelope.js';
+import { failed, replyType, type StepReply } from '../contracts/replies.js';
 import { decode, MalformedMessageError } from '../messaging/codec.js';
-import { DeadLetterError } from '../messaging/errors.js';
+import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
 import { Outbox } from '../outbox/outbox.js';
 import { OutboxRelay } from '../outbox/outbox-relay.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandContext, QueryContext } from './command-context.js';
+import { attemptOf, injectedFault, InjectedTransientError, resendOf } from './fault-injection.js';
 import { Inbox } from './inbox.js';
 
 export interface ParticipantServerOptions {
@@ -22,6 +23,8 @@ export interface ParticipantServerOptions {
   broker: Broker;
   em: EntityManager;
   logger: Logger;
+  /** Apply the fault plans commands carry (tests and demos only). */
+  faultInjection: boolean;
 }
 
 /** Rolls the handler's transaction back while carrying its failure reply out. */
@@ -53,7 +56,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     this.relay.start();
     this.consumers.push(broker.consume(QUEUES.commandsOf(service), (message) => this.handleCommand(message)));
     const answersQueries = [...QUERIES.values()].some((query) => query.service === service && this.getHandlerByPattern(query.type));
-    if (answersQueries) this.consumers.push(broker.consume(QUEUES.queriesOf(service), (message) => this.handleQuery(message)));
+    if (answersQueries) this.consumers.push(broker.consume(QUEUES.queriesOf(service), (message) => this.handleQuery(message), { retries: false }));
     await Promise.all(this.consumers.map((consumer) => consumer.waitForConnect()));
     callback();
   }
@@ -82,7 +85,17 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     if (!parsed.success) throw new DeadLetterError('invalid-payload', parsed.error.issues.map(describeIssue).join('; '));
 
     const log = this.options.logger.child({ sagaId: command.sagaId, messageId: command.messageId, type: command.type });
+    const fault = injectedFault(command, this.options.faultInjection);
+    if (fault?.['no-reply'] && resendOf(command) < fault['no-reply']) {
+      log.warn({ fault }, 'fault injected: command swallowed, no reply');
+      return;
+    }
+    if (fault?.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
+    if (fault?.error && attemptOf(command) <= fault.error) {
+      throw new InjectedTransientError(`injected transient error on attempt ${attemptOf(command)} (fails the first ${fault.error})`);
+    }
     const { reply, duplicate } = await this.runOnce(command, async (em) => {
+      if (fault?.fail) return failed('INJECTED_FAILURE', fault.fail === true ? 'injected permanent failure' : fault.fail);
       const result = await lastValueFrom(this.transformToObservable(await handler(parsed.data, new CommandContext([em, command]))));
       return checkReply(contract.result, result as StepReply);
     });
@@ -106,6 +119,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     const contract = COMMANDS.get(command.type)!;
     const record = async (tx: EntityManager, reply: StepReply) => {
       const envelope = causedBy(command, replyType(contract, reply.outcome), reply.outcome === 'succeeded' ? reply.result : reply.failure);
+      envelope.headers = attemptsOf(command);
       await this.inbox.recordReply(tx, command, envelope);
       await this.outbox.add(tx, [{ exchange: EXCHANGES.replies, routingKey: envelope.type, envelope }]);
       return { reply: envelope, duplicate: false };
@@ -140,9 +154,17 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       throw new MalformedMessageError('body is not valid JSON');
     }
     const parsed = contract.payload.safeParse(payload);
-    const response = parsed.success
-      ? { ok: true, data: await lastValueFrom(this.transformToObservable(await handler(parsed.data, new QueryContext([this.options.em.fork()])))) }
-      : { ok: false, error: parsed.error.issues.map(describeIssue).join('; ') };
+    let response: { ok: boolean; data?: unknown; error?: string };
+    if (!parsed.success) {
+      response = { ok: false, error: parsed.error.issues.map(describeIssue).join('; ') };
+    } else {
+      try {
+        response = { ok: true, data: await lastValueFrom(this.transformToObservable(await handler(parsed.data, new QueryContext([this.options.em.fork()])))) };
+      } catch (error) {
+        if (isConnectionFailure(error)) throw error; // waited out by the consumer
+        response = { ok: false, error: error instanceof Error ? error.message : String(error) };
+      }
+    }
     try {
       await this.options.broker.publisher.publishRaw('', replyTo, Buffer.from(JSON.stringify(response)), {
         correlationId,
@@ -155,6 +177,12 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       this.options.logger.warn({ type, err: String(error) }, 'query response not delivered');
     }
   }
+}
+
+/** Tells the orchestrator how many attempts the command took, and when the failed ones failed. */
+function attemptsOf(command: Envelope): Record<string, string | number> {
+  const failures = command.headers?.[HEADERS.failures];
+  return { [HEADERS.attempts]: attemptOf(command), ...(failures ? { [HEADERS.failures]: failures } : {}) };
 }
 
 function checkReply(resultSchema: { safeParse(value: unknown): { success: boolean; error?: unknown } }, reply: StepReply): StepReply {

@@ -80,6 +80,7 @@ export function startParticipant(options: ProcessOptions & { service: ServiceNam
         broker: app.get(Broker),
         em: app.get(MikroORM).em,
         logger: options.logger,
+        faultInjection: options.env.FAULT_INJECTION,
       });
       app.useGlobalFilters(new RethrowRpcErrors(app.getHttpAdapter()));
       app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });

@@ -2,6 +2,7 @@ import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
+import { DEFAULT_RETRY_POLICY } from '../contracts/retry-policy.js';
 import { connectBroker } from '../messaging/connection.js';
 import { Consumer, type MessageHandler } from '../messaging/consumer.js';
 import { Publisher } from '../messaging/publisher.js';
@@ -29,12 +30,13 @@ export class Broker {
     this.publisher = new Publisher(this.connection, name, this.declare);
   }
 
-  consume(queue: string, handler: MessageHandler): Consumer {
+  /** Consumes a queue; `retries: false` for queues without delay queues (queries), whose failures are not retried. */
+  consume(queue: string, handler: MessageHandler, { retries = true }: { retries?: boolean } = {}): Consumer {
     const consumer = new Consumer(this.connection, {
       queue,
       handler,
       prefetch: this.env.PREFETCH,
-      maxRetries: this.env.MAX_RETRIES,
+      retryPolicy: retries ? { ...DEFAULT_RETRY_POLICY, attempts: this.env.RETRY_ATTEMPTS } : null,
       publisher: this.publisher,
       logger: this.logger,
       setup: this.declare,

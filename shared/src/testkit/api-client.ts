@@ -1,10 +1,12 @@
-import type { NotificationRecord, OrderLine, PaymentRecord, StockItem } from '../contracts/index.js';
+import type { FaultPlan, NotificationRecord, OrderLine, PaymentRecord, StockItem } from '../contracts/index.js';
 import { eventually } from './eventually.js';
 
 export interface PlaceOrderRequest {
   customerId: string;
   items: OrderLine[];
   paymentMethod: string;
+  /** A fault plan (needs FAULT_INJECTION=true): per command type, e.g. `{ 'payment.charge': { error: 2 } }`. */
+  faults?: FaultPlan;
 }
 
 export interface OrderResponse {
@@ -17,7 +19,16 @@ export interface OrderResponse {
   saga: {
     id: string;
     status: string;
-    steps: { name: string; status: string; attempts: number; startedAt: string | null; finishedAt: string | null }[];
+    steps: {
+      name: string;
+      status: string;
+      attempts: number;
+      failures: { at: string; error: string }[];
+      startedAt: string | null;
+      finishedAt: string | null;
+      compensatedAt: string | null;
+      error: string | null;
+    }[];
     history: { kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
   };
 }

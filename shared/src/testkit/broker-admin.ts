@@ -32,9 +32,14 @@ export class BrokerAdmin {
     return (await this.request('GET', `/api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(name)}`)) as QueueInfo;
   }
 
+  /** The client connections to a vhost (the management API lists a new one within a few seconds). */
+  async connections(vhost: string): Promise<{ name: string; client_properties?: { connection_name?: string } }[]> {
+    return (await this.request('GET', `/api/vhosts/${encodeURIComponent(vhost)}/connections`)) as { name: string }[];
+  }
+
   /** Closes every client connection to a vhost (simulates a broker-side disconnect). */
   async closeConnections(vhost: string): Promise<number> {
-    const connections = (await this.request('GET', `/api/vhosts/${encodeURIComponent(vhost)}/connections`)) as { name: string }[];
+    const connections = await this.connections(vhost);
     await Promise.all(connections.map((connection) => this.request('DELETE', `/api/connections/${encodeURIComponent(connection.name)}`, undefined, [404])));
     return connections.length;
   }

@@ -5,8 +5,8 @@ import { buildTopology, EXCHANGES, QUEUES, type QueueType } from './topology.js'
 describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType) => {
   const topology = buildTopology(queueType);
   const queueNamed = (name: string) => topology.queues.find((queue) => queue.name === name);
-  // Work queues are the ones consumers take messages from; dead-letter queues and the unroutable queue are parking lots.
-  const workQueues = topology.queues.filter((queue) => !queue.name.endsWith('.dlq') && queue.name !== QUEUES.unroutable);
+  // Work queues are the ones consumers take messages from; dead-letter, retry and unroutable queues are parking lots.
+  const workQueues = topology.queues.filter((queue) => queue.role === 'work');
 
   test('has a work queue for every service command queue, the replies and the three query queues', () => {
     expect(workQueues.map((queue) => queue.name).sort()).toEqual(
@@ -78,13 +78,26 @@ describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType)
     for (const queue of topology.queues) expect(queue.arguments['x-queue-type']).toBe(queueType);
   });
 
-  test('no queue expires or caps messages (x-message-ttl / x-max-length would silently drop saga commands)', () => {
-    for (const queue of topology.queues) {
+  test('no work, dead-letter or unroutable queue expires or caps messages (that would silently drop saga commands)', () => {
+    for (const queue of topology.queues.filter((candidate) => candidate.role !== 'retry')) {
       expect(queue.arguments).not.toHaveProperty('x-message-ttl');
       expect(queue.arguments).not.toHaveProperty('x-max-length');
       expect(queue.arguments).not.toHaveProperty('x-max-length-bytes');
       expect(queue.arguments).not.toHaveProperty('x-expires');
     }
+  });
+
+  test('commands and replies have a delay queue per retry delay that expires back into them; queries have none', () => {
+    for (const queue of ['order.commands', 'inventory.commands', 'payment.commands', 'notification.commands', 'orchestrator.replies']) {
+      for (const delayMs of [250, 1_000, 5_000, 30_000, 120_000]) {
+        const retry = topology.queues.find((candidate) => candidate.role === 'retry' && candidate.arguments['x-dead-letter-routing-key'] === queue && candidate.arguments['x-message-ttl'] === delayMs);
+        expect(retry?.arguments).toMatchObject({ 'x-dead-letter-exchange': '', 'x-queue-type': queueType });
+        expect(retry?.name).toBe(QUEUES.retryOf(queue, delayMs));
+      }
+    }
+    expect(topology.queues.filter((queue) => queue.role === 'retry' && String(queue.name).includes('.queries'))).toEqual([]);
+    expect(QUEUES.retryOf('payment.commands', 250)).toBe('payment.commands.retry.250ms');
+    expect(QUEUES.retryOf('payment.commands', 30_000)).toBe('payment.commands.retry.30s');
   });
 
   test('every binding points at a declared exchange and queue', () => {

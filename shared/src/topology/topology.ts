@@ -1,4 +1,5 @@
 import { SERVICES } from '../contracts/define.js';
+import { delayLabel, RETRY_DELAYS_MS } from '../contracts/retry-policy.js';
 
 /**
  * The broker topology, defined once. Every process declares all of it on connect (declarations are
@@ -9,6 +10,9 @@ import { SERVICES } from '../contracts/define.js';
  *   sagaflow.queries  (topic) --<service>.*--> <service>.queries       (read-only request/reply)
  *   sagaflow.dlx      (direct) --<queue>-----> <queue>.dlq             (dead letters, by source queue)
  *   sagaflow.unroutable (fanout) -----------> sagaflow.unroutable     (alternate exchange: nothing is dropped)
+ *
+ * A command or reply whose handler failed waits in `<queue>.retry.<delay>` (a TTL queue, published to
+ * directly) and is dead-lettered back into `<queue>` when the delay is over: delayed retries without a plugin.
  */
 export const EXCHANGES = {
   commands: 'sagaflow.commands',
@@ -24,6 +28,7 @@ export const QUEUES = {
   replies: 'orchestrator.replies',
   unroutable: 'sagaflow.unroutable',
   deadLettersOf: (queue: string) => `${queue}.dlq`,
+  retryOf: (queue: string, delayMs: number) => `${queue}.retry.${delayLabel(delayMs)}`,
 } as const;
 
 export type QueueType = 'quorum' | 'classic';
@@ -35,6 +40,8 @@ export interface ExchangeSpec {
 }
 export interface QueueSpec {
   name: string;
+  /** work: consumed by a process; retry: a delay queue; dead-letter: a `.dlq`; unroutable: the alternate exchange's. */
+  role: 'work' | 'retry' | 'dead-letter' | 'unroutable';
   arguments: Record<string, unknown>;
 }
 export interface BindingSpec {
@@ -61,9 +68,10 @@ export function buildTopology(queueType: QueueType = 'quorum'): Topology {
   const queues: QueueSpec[] = [];
   const bindings: BindingSpec[] = [];
 
-  const workQueue = (name: string, exchange: string, routingKey: string) => {
+  const workQueue = (name: string, exchange: string, routingKey: string, retries: boolean) => {
     queues.push({
       name,
+      role: 'work',
       arguments: {
         'x-queue-type': queueType,
         'x-dead-letter-exchange': EXCHANGES.deadLetters,
@@ -72,16 +80,31 @@ export function buildTopology(queueType: QueueType = 'quorum'): Topology {
     });
     bindings.push({ exchange, queue: name, routingKey });
     const dlq = QUEUES.deadLettersOf(name);
-    queues.push({ name: dlq, arguments: { 'x-queue-type': queueType } });
+    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': queueType } });
     bindings.push({ exchange: EXCHANGES.deadLetters, queue: dlq, routingKey: name });
+    if (!retries) return;
+    for (const delayMs of RETRY_DELAYS_MS) {
+      queues.push({
+        name: QUEUES.retryOf(name, delayMs),
+        role: 'retry',
+        arguments: {
+          'x-queue-type': queueType,
+          'x-message-ttl': delayMs,
+          // Expired = delay over: back into the work queue through the default exchange.
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': name,
+        },
+      });
+    }
   };
 
-  for (const service of SERVICES) workQueue(QUEUES.commandsOf(service), EXCHANGES.commands, `${service}.*`);
-  workQueue(QUEUES.replies, EXCHANGES.replies, '#');
+  for (const service of SERVICES) workQueue(QUEUES.commandsOf(service), EXCHANGES.commands, `${service}.*`, true);
+  workQueue(QUEUES.replies, EXCHANGES.replies, '#', true);
+  // A failed query is answered with an error at once; nobody waits for it to be retried.
   for (const service of ['inventory', 'payment', 'notification']) {
-    workQueue(QUEUES.queriesOf(service), EXCHANGES.queries, `${service}.*`);
+    workQueue(QUEUES.queriesOf(service), EXCHANGES.queries, `${service}.*`, false);
   }
-  queues.push({ name: QUEUES.unroutable, arguments: { 'x-queue-type': queueType } });
+  queues.push({ name: QUEUES.unroutable, role: 'unroutable', arguments: { 'x-queue-type': queueType } });
   bindings.push({ exchange: EXCHANGES.unroutable, queue: QUEUES.unroutable, routingKey: '' });
 
   return { exchanges, queues, bindings };

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+/**
+ * What to do wrong, deliberately, when a participant handles one command — for tests and demos, and only
+ * when the system runs with FAULT_INJECTION=true.
+ * - `error`: fail with a transient error on the first N attempts (retried through the delay queues)
+ * - `fail`: refuse the command for a business reason (the step fails at once); a string is the reason
+ * - `delay`: wait this many ms before handling
+ * - `no-reply`: swallow the first N sends of the command (no effect, no reply), so the step times out
+ */
+export const FaultSpec = z.strictObject({
+  error: z.number().int().min(1).max(100).optional(),
+  fail: z.union([z.literal(true), z.string().min(1).max(200)]).optional(),
+  delay: z.number().int().min(1).max(600_000).optional(),
+  'no-reply': z.number().int().min(1).max(100).optional(),
+});
+export type FaultSpec = z.infer<typeof FaultSpec>;
+
+/** A saga's fault plan: a fault per command type (e.g. `payment.charge`, `inventory.release`). */
+export const FaultPlan = z.record(z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a command type, e.g. payment.charge'), FaultSpec);
+export type FaultPlan = z.infer<typeof FaultPlan>;
