@@ -10,7 +10,16 @@ export default async function globalSetup() {
   const logDir = `${rootDir}test-logs/${environment.vhost}`;
   const system = new SagaflowSystem({
     rootDir,
-    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl, LOG_LEVEL: 'info', FAULT_INJECTION: 'true' },
+    env: {
+      AMQP_URL: environment.amqpUrl,
+      DATABASE_URL: environment.databaseUrl,
+      LOG_LEVEL: 'info',
+      FAULT_INJECTION: 'true',
+      // Short timers, so that timeouts and deadlines can be watched in a test.
+      STEP_TIMEOUT_MS: '3000',
+      STEP_RESENDS: '1',
+      SAGA_DEADLINE_MS: '7000',
+    },
     ports,
     output: { logDir },
   });

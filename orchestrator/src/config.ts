@@ -4,6 +4,10 @@ import { z } from 'zod';
 export const env = loadEnv(
   BaseEnv.extend({
     PORT: z.coerce.number().int().default(3000),
+    /** The order saga's timers (see order-saga.definition.ts): reply timeout, resends, whole-saga deadline. */
+    STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+    STEP_RESENDS: z.coerce.number().int().min(0).max(100).default(2),
+    SAGA_DEADLINE_MS: z.coerce.number().int().min(1_000).default(300_000),
     /** How long the read endpoints wait for a service to answer a query. */
     QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** How long an Idempotency-Key of POST /orders is remembered (and replayed). */

@@ -1,4 +1,5 @@
 import { InventoryCommands, NotificationCommands, OrderCommands, PaymentCommands } from '@sagaflow/shared';
+import { env } from '../config.js';
 import { defineSaga } from '../saga-engine/saga-definition.js';
 import type { OrderSagaData } from './order-saga.data.js';
 
@@ -8,11 +9,16 @@ import type { OrderSagaData } from './order-saga.data.js';
  * told why, and the order ends CANCELLED. After the pivot the order is paid: nothing is undone.
  */
 export const orderSaga = defineSaga<OrderSagaData>('order', {
-  // A participant's transient errors: retried 250 ms, 1 s, 4 s later (±10%), then dead-lettered for a person.
-  retry: { attempts: 4, initialDelayMs: 250, multiplier: 4, maxDelayMs: 30_000, jitter: 0.1 },
+  // A participant's transient errors: retried 250 ms and 1 s later (±10%), then dead-lettered for a person.
+  retry: { attempts: 3, initialDelayMs: 250, multiplier: 4, maxDelayMs: 30_000, jitter: 0.1 },
   // Undoing and finishing must happen: many more attempts, up to two minutes apart.
   compensationRetry: { attempts: 20, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
   retryAfterPivot: { attempts: 50, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
+  // No reply within STEP_TIMEOUT_MS (30 s): send again, STEP_RESENDS (2) times; then fail the step and compensate.
+  stepTimeoutMs: env.STEP_TIMEOUT_MS,
+  resendsOnTimeout: env.STEP_RESENDS,
+  // Not past the pivot within SAGA_DEADLINE_MS (5 min): compensate.
+  deadlineMs: env.SAGA_DEADLINE_MS,
 })
   .step('create-order')
   .invoke(OrderCommands.create, (order) => ({ orderId: order.orderId, customerId: order.customerId, items: order.items }))

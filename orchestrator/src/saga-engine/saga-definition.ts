@@ -26,6 +26,8 @@ export interface StepDefinition<D> {
   afterPivot: boolean;
   /** Overrides of the saga's retry policy for this step. */
   retry?: Partial<RetryPolicy>;
+  /** Overrides the saga's step timeout for this step. */
+  timeoutMs?: number;
 }
 
 /** How the participants retry a saga's commands (each command carries its policy). */
@@ -34,14 +36,26 @@ export interface SagaPolicy {
   retry: RetryPolicy;
   /** Steps after the pivot (and after compensation): retried until they succeed — in practice, this many attempts. */
   retryAfterPivot: RetryPolicy;
-  /** Compensations. */
+  /** Compensations: failures (refusals too) are retried with this back-off; past the last attempt the saga is COMPENSATION_FAILED. */
   compensationRetry: RetryPolicy;
+  /**
+   * How long the saga waits for a reply. Then it sends the same command again (same message id, so the
+   * participant dedupes it), `resendsOnTimeout` times; then a step before the pivot fails and is compensated.
+   * Make it longer than the step's retry window.
+   */
+  stepTimeoutMs: number;
+  resendsOnTimeout: number;
+  /** A saga still before its pivot this long after it started is compensated. */
+  deadlineMs: number;
 }
 
 export const DEFAULT_SAGA_POLICY: SagaPolicy = {
   retry: DEFAULT_RETRY_POLICY,
   retryAfterPivot: { ...DEFAULT_RETRY_POLICY, attempts: 50 },
   compensationRetry: { ...DEFAULT_RETRY_POLICY, attempts: 20 },
+  stepTimeoutMs: 30_000,
+  resendsOnTimeout: 2,
+  deadlineMs: 5 * 60_000,
 };
 
 export interface SagaDefinition<D> {
@@ -145,6 +159,12 @@ export class InvokedStep<D, R extends z.ZodType> {
   /** Retries this step differently from the saga's policy. */
   retry(policy: Partial<RetryPolicy>): this {
     this.definition.retry = policy;
+    return this;
+  }
+
+  /** Waits this long for this step's reply (instead of the saga's step timeout). */
+  timeout(ms: number): this {
+    this.definition.timeoutMs = ms;
     return this;
   }
 

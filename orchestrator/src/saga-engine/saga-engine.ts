@@ -18,7 +18,7 @@ import {
 import type { Logger } from 'pino';
 import type { SagaDefinition } from './saga-definition.js';
 import { SagaEvent, SagaInstance } from './saga.entities.js';
-import { applyReply, FINAL_STATUSES, startSaga, type SagaState, type Transition } from './saga-state.js';
+import { applyReply, applyTimer, FINAL_STATUSES, nextTimerAt, startSaga, type SagaState, type Transition } from './saga-state.js';
 
 export interface StartSaga<D> {
   businessKey: string;
@@ -38,6 +38,8 @@ const MAX_CONFLICT_RETRIES = 20;
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition<any>>();
+  /** When delayed sends written by transactions that just committed become due. */
+  private readonly delayedSends: Date[] = [];
 
   constructor(
     private readonly orm: MikroORM,
@@ -71,7 +73,7 @@ export class SagaEngine {
       businessKey: request.businessKey,
       correlationId: request.correlationId,
       faultPlan: request.faultPlan ?? null,
-      ...persisted(transition.state),
+      ...persisted(definition, transition.state),
       createdAt: now,
       updatedAt: now,
     });
@@ -84,6 +86,40 @@ export class SagaEngine {
   /** Publishes what committed transactions left in the outbox, now rather than at the next poll. */
   afterCommit(): void {
     this.relay.kick();
+    for (const when of this.delayedSends.splice(0)) this.relay.kickAt(when);
+  }
+
+  /**
+   * Fires the timers that are due (reply timeouts, deadlines), a batch per transaction. The rows are
+   * claimed with FOR UPDATE SKIP LOCKED, so several orchestrators share the work without doing it twice.
+   * Returns how many sagas it moved on.
+   */
+  async fireDueTimers(batchSize = 50): Promise<number> {
+    const fired = await this.orm.em.fork().transactional(async (em) => {
+      const due = await em.execute<{ id: string }[]>(
+        `select id from "orchestrator"."saga" where timer_at <= now() order by timer_at limit ? for update skip locked`,
+        [batchSize],
+      );
+      let moved = 0;
+      for (const { id } of due) {
+        const saga = await em.findOneOrFail(SagaInstance, id);
+        const definition = this.definitions.get(saga.type);
+        if (!definition) continue;
+        const now = new Date();
+        const transition = applyTimer(definition, stateOf(saga), now, newMessageId());
+        if (!transition) {
+          saga.timerAt = nextTimerAt(definition, stateOf(saga));
+          continue;
+        }
+        Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
+        await this.record(em, saga, transition, now, '');
+        this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
+        moved++;
+      }
+      return moved;
+    });
+    if (fired) this.afterCommit();
+    return fired;
   }
 
   /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */
@@ -132,7 +168,7 @@ export class SagaEngine {
       outcome: outcome.outcome,
       detail: outcome.outcome === 'failed' ? `${(outcome.payload as FailureReply).code}: ${(outcome.payload as FailureReply).reason}` : null,
     });
-    Object.assign(saga, persisted(transition.state), { updatedAt: now });
+    Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
     await this.record(em, saga, transition, now, reply.messageId);
     log.info({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
   }
@@ -152,12 +188,19 @@ export class SagaEngine {
         headers: {
           [HEADERS.retryPolicy]: JSON.stringify(send.retry),
           [HEADERS.attempt]: 1,
-          [HEADERS.resend]: 0,
+          [HEADERS.resend]: send.resend,
           ...(saga.faultPlan?.[send.contract.type] ? { [HEADERS.faultPlan]: JSON.stringify(saga.faultPlan[send.contract.type]) } : {}),
         },
       };
-      em.create(SagaEvent, { sagaId: saga.id, at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail: null });
-      await this.outbox.add(em, [{ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope }]);
+      const notBefore = send.delayMs > 0 ? new Date(now.getTime() + send.delayMs) : undefined;
+      const detail = send.resend > 0 ? `resend ${send.resend}` : notBefore ? `after ${send.delayMs} ms` : null;
+      em.create(SagaEvent, { sagaId: saga.id, at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail });
+      await this.outbox.add(em, [{ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope, notBefore }]);
+      if (notBefore) this.delayedSends.push(notBefore);
+    }
+    if (transition.timer) {
+      const { kind, step, detail } = transition.timer;
+      em.create(SagaEvent, { sagaId: saga.id, at: now, step, kind, messageId: null, messageType: null, outcome: null, detail });
     }
     if (FINAL_STATUSES.includes(state.status)) {
       em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'saga-ended', messageId: null, messageType: null, outcome: state.status, detail: state.failureReason });
@@ -170,12 +213,14 @@ function attemptsOf(reply: Envelope): { attempts: number; failures: { at: string
   return { attempts: Number(reply.headers?.[HEADERS.attempts] ?? 1), failures: parseFailures(reply.headers?.[HEADERS.failures]) };
 }
 
-const persisted = (state: SagaState<unknown>) => ({
+const persisted = (definition: SagaDefinition<any>, state: SagaState<unknown>) => ({
   status: state.status,
   data: state.data as Record<string, unknown>,
   steps: state.steps,
   awaiting: state.awaiting,
   failureReason: state.failureReason,
+  deadlineAt: state.deadlineAt ? new Date(state.deadlineAt) : null,
+  timerAt: nextTimerAt(definition, state),
 });
 
 const stateOf = (saga: SagaInstance): SagaState<unknown> => ({
@@ -184,4 +229,5 @@ const stateOf = (saga: SagaInstance): SagaState<unknown> => ({
   steps: saga.steps,
   awaiting: saga.awaiting ?? null,
   failureReason: saga.failureReason ?? null,
+  deadlineAt: saga.deadlineAt?.toISOString() ?? null,
 });

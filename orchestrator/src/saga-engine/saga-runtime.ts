@@ -11,6 +11,8 @@ export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShu
   readonly engine: SagaEngine;
   private readonly relay: OutboxRelay;
   private replies?: Consumer;
+  private timers?: NodeJS.Timeout;
+  private firing?: Promise<unknown>;
 
   constructor(
     private readonly broker: Broker,
@@ -24,12 +26,21 @@ export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     this.relay.start();
+    // Timers live in PostgreSQL (saga.timer_at); this poll fires the due ones. No in-memory timer is trusted.
+    this.timers = setInterval(() => {
+      this.firing ??= this.engine
+        .fireDueTimers()
+        .catch((error: Error) => logger.warn({ err: error.message }, 'timer poll failed; will retry'))
+        .finally(() => (this.firing = undefined));
+    }, 250);
     this.replies = this.broker.consume(QUEUES.replies, (message) => this.engine.handleReply(decode(message)));
     await this.replies.waitForConnect();
   }
 
   /** Graceful stop: finish the replies in hand, then flush the outbox, while the database is still open. */
   async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timers);
+    await this.firing;
     await this.replies?.close();
     await this.relay.stop();
   }

@@ -1,4 +1,4 @@
-import type { CommandContract, FailureReply, RetryPolicy } from '@sagaflow/shared';
+import { retryDelayMs, type CommandContract, type FailureReply, type RetryPolicy } from '@sagaflow/shared';
 import type { SagaDefinition, SagaFacts, StepDefinition } from './saga-definition.js';
 
 /**
@@ -30,6 +30,12 @@ export interface Awaiting {
   action: 'invoke' | 'compensate';
   commandType: string;
   messageId: string;
+  /** How many times this command (this message id) has been sent: 1, then more after timeouts. */
+  sends: number;
+  /** When the saga stops waiting for the reply (a durable timer, checked by the engine's timer poll). */
+  timeoutAt: string;
+  /** Refusals so far of this step's action, for those retried with back-off (compensations, steps after the pivot). */
+  refusals: number;
 }
 
 export interface SagaState<D> {
@@ -38,6 +44,8 @@ export interface SagaState<D> {
   steps: StepState[];
   awaiting: Awaiting | null;
   failureReason: string | null;
+  /** Past this, a saga still before its pivot is compensated. */
+  deadlineAt: string | null;
 }
 
 export interface Reply {
@@ -57,11 +65,23 @@ export interface CommandToSend {
   messageId: string;
   /** How the participant retries it. */
   retry: RetryPolicy;
+  /** How many times it was sent before (0 the first time; the participant sees it as `x-resend`). */
+  resend: number;
+  /** Send it this much later (a durable delay in the outbox); 0 for now. */
+  delayMs: number;
+}
+
+/** Something a timer did, for the saga's history. */
+export interface TimerEvent {
+  kind: 'timed-out' | 'deadline-exceeded';
+  step: string;
+  detail: string;
 }
 
 export interface Transition<D> {
   state: SagaState<D>;
   send: CommandToSend | null;
+  timer?: TimerEvent;
 }
 
 const allSteps = <D>(definition: SagaDefinition<D>): StepDefinition<D>[] =>
@@ -84,6 +104,7 @@ export function startSaga<D>(definition: SagaDefinition<D>, data: D, now: Date, 
     })),
     awaiting: null,
     failureReason: null,
+    deadlineAt: new Date(now.getTime() + definition.policy.deadlineMs).toISOString(),
   };
   return invokeStep(definition, state, definition.steps[0], now, messageId);
 }
@@ -101,7 +122,12 @@ export function applyReply<D>(definition: SagaDefinition<D>, current: SagaState<
 
   if (awaiting.action === 'compensate') {
     if (failure) {
-      Object.assign(step, { status: 'COMPENSATION_FAILED', error: describe(failure) });
+      step.error = describe(failure);
+      // An undo that refuses is tried again later, up to the policy's attempts; then a person must look.
+      if (awaiting.refusals + 1 < definition.policy.compensationRetry.attempts) {
+        return compensate(definition, state, stepDefinitionNamed(definition, step.name), now, messageId, awaiting.refusals + 1);
+      }
+      Object.assign(step, { status: 'COMPENSATION_FAILED' });
       return finish(state, 'COMPENSATION_FAILED');
     }
     Object.assign(step, { status: 'COMPENSATED', compensatedAt: at });
@@ -111,12 +137,18 @@ export function applyReply<D>(definition: SagaDefinition<D>, current: SagaState<
   const stepDefinition = allSteps(definition).find((candidate) => candidate.name === step.name)!;
   Object.assign(step, { attempts: reply.attempts ?? 1, failures: reply.failures ?? [] });
   if (failure) {
-    Object.assign(step, { status: 'FAILED', finishedAt: at, error: describe(failure) });
     if (stepDefinition.afterPivot) {
-      // Past the point of no return nothing is undone: the saga stops here and asks for attention.
+      // Past the point of no return nothing is undone: the step is tried again until it succeeds
+      // (up to the policy's attempts; then the saga stops and asks for a person).
+      step.error = describe(failure);
+      if (awaiting.refusals + 1 < definition.policy.retryAfterPivot.attempts) {
+        return invokeStep(definition, state, stepDefinition, now, messageId, awaiting.refusals + 1);
+      }
+      Object.assign(step, { status: 'FAILED', finishedAt: at });
       state.failureReason ??= describe(failure);
       return finish(state, 'FAILED');
     }
+    Object.assign(step, { status: 'FAILED', finishedAt: at, error: describe(failure) });
     state.failureReason = describe(failure);
     state.status = 'COMPENSATING';
     return compensateNext(definition, state, now, messageId);
@@ -134,33 +166,119 @@ function compensateNext<D>(definition: SagaDefinition<D>, state: SagaState<D>, n
   const toUndo = [...definition.steps]
     .reverse()
     .find((step) => step.compensation && state.steps.find((candidate) => candidate.name === step.name)!.status === 'SUCCEEDED');
-  if (toUndo) {
-    const stepState = state.steps.find((candidate) => candidate.name === toUndo.name)!;
-    stepState.status = 'COMPENSATING';
-    return send(state, {
-      step: toUndo.name,
-      action: 'compensate',
-      contract: toUndo.compensation!.command,
-      payload: toUndo.compensation!.build(state.data, facts(state)),
-      messageId,
-      retry: definition.policy.compensationRetry,
-    });
-  }
+  if (toUndo) return compensate(definition, state, toUndo, now, messageId, 0);
   if (definition.afterCompensation) return invokeStep(definition, state, definition.afterCompensation, now, messageId);
   return finish(state, 'COMPENSATED');
 }
 
-function invokeStep<D>(definition: SagaDefinition<D>, state: SagaState<D>, step: StepDefinition<D>, now: Date, messageId: string): Transition<D> {
+/** Sends a step's command; `refusals` > 0 when it is sent again (new id) after a refusal, with back-off. */
+function invokeStep<D>(definition: SagaDefinition<D>, state: SagaState<D>, step: StepDefinition<D>, now: Date, messageId: string, refusals = 0): Transition<D> {
   const stepState = state.steps.find((candidate) => candidate.name === step.name)!;
-  Object.assign(stepState, { status: 'RUNNING', startedAt: now.toISOString() });
+  Object.assign(stepState, { status: 'RUNNING', startedAt: stepState.startedAt ?? now.toISOString() });
   const retry = { ...(step.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...step.retry };
-  return send(state, { step: step.name, action: 'invoke', contract: step.invoke.command, payload: step.invoke.build(state.data, facts(state)), messageId, retry });
+  const delayMs = refusals > 0 ? retryDelayMs(retry, refusals) : 0;
+  const command = { step: step.name, action: 'invoke' as const, contract: step.invoke.command, payload: step.invoke.build(state.data, facts(state)), messageId, retry, resend: 0, delayMs };
+  return send(state, command, now, step.timeoutMs ?? definition.policy.stepTimeoutMs, 1, refusals);
 }
 
-function send<D>(state: SagaState<D>, command: CommandToSend): Transition<D> {
-  state.awaiting = { step: command.step, action: command.action, commandType: command.contract.type, messageId: command.messageId };
+/** Sends a step's compensation; `refusals` > 0 when it is sent again (new id) after a refusal, with back-off. */
+function compensate<D>(definition: SagaDefinition<D>, state: SagaState<D>, step: StepDefinition<D>, now: Date, messageId: string, refusals: number): Transition<D> {
+  state.steps.find((candidate) => candidate.name === step.name)!.status = 'COMPENSATING';
+  const retry = definition.policy.compensationRetry;
+  const delayMs = refusals > 0 ? retryDelayMs(retry, refusals) : 0;
+  const command = { step: step.name, action: 'compensate' as const, contract: step.compensation!.command, payload: step.compensation!.build(state.data, facts(state)), messageId, retry, resend: 0, delayMs };
+  return send(state, command, now, definition.policy.stepTimeoutMs, 1, refusals);
+}
+
+function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, timeoutMs: number, sends: number, refusals: number): Transition<D> {
+  state.awaiting = {
+    step: command.step,
+    action: command.action,
+    commandType: command.contract.type,
+    messageId: command.messageId,
+    sends,
+    timeoutAt: new Date(now.getTime() + command.delayMs + timeoutMs).toISOString(),
+    refusals,
+  };
   return { state, send: command };
 }
+
+/** When the engine must next look at this saga (a reply's timeout, or the deadline); null when nothing is pending. */
+export function nextTimerAt<D>(definition: SagaDefinition<D>, state: SagaState<D>): Date | null {
+  if (!state.awaiting) return null;
+  const times = [Date.parse(state.awaiting.timeoutAt)];
+  if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt));
+  return new Date(Math.min(...times));
+}
+
+/**
+ * What a due timer does: past the deadline, a saga still before its pivot fails the awaited step and is
+ * compensated. A reply that is overdue gets its command sent again (same message id) up to the policy's
+ * resends; then the step fails and is compensated — or, for an undo, the saga is COMPENSATION_FAILED. Steps
+ * after the pivot are sent again until they succeed. A timed-out step may still have acted: every undo is safe
+ * either way. `messageId` is for a command sent afresh.
+ */
+export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date, messageId: string): Transition<D> | null {
+  const awaiting = current.awaiting;
+  if (!awaiting) return null;
+  const state = clone(current);
+  const step = state.steps.find((candidate) => candidate.name === awaiting.step)!;
+  const stepDefinition = stepDefinitionNamed(definition, awaiting.step);
+
+  if (deadlineApplies(definition, state) && state.deadlineAt && Date.parse(state.deadlineAt) <= now.getTime()) {
+    const detail = `DEADLINE_EXCEEDED: the saga did not reach its pivot within ${definition.policy.deadlineMs} ms`;
+    Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail });
+    state.failureReason = detail;
+    state.status = 'COMPENSATING';
+    return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'deadline-exceeded', step: step.name, detail } };
+  }
+  if (Date.parse(awaiting.timeoutAt) > now.getTime()) return null;
+
+  const limit =
+    awaiting.action === 'compensate'
+      ? definition.policy.compensationRetry.attempts
+      : stepDefinition.afterPivot
+        ? definition.policy.retryAfterPivot.attempts
+        : definition.policy.resendsOnTimeout + 1;
+  const timeoutMs = (awaiting.action === 'invoke' && stepDefinition.timeoutMs) || definition.policy.stepTimeoutMs;
+  if (awaiting.sends < limit) {
+    const retry = awaiting.action === 'compensate' ? definition.policy.compensationRetry : { ...(stepDefinition.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...stepDefinition.retry };
+    const invocation = awaiting.action === 'compensate' ? stepDefinition.compensation! : stepDefinition.invoke;
+    const command: CommandToSend = {
+      step: awaiting.step,
+      action: awaiting.action,
+      contract: invocation.command,
+      payload: invocation.build(state.data, facts(state)),
+      messageId: awaiting.messageId,
+      retry,
+      resend: awaiting.sends,
+      delayMs: 0,
+    };
+    const detail = `no reply to ${awaiting.commandType} within ${timeoutMs} ms: sent again (${awaiting.sends + 1} of ${limit})`;
+    return { ...send(state, command, now, timeoutMs, awaiting.sends + 1, awaiting.refusals), timer: { kind: 'timed-out', step: step.name, detail } };
+  }
+
+  const detail = `TIMEOUT: no reply to ${awaiting.commandType} after ${awaiting.sends} sends`;
+  if (awaiting.action === 'compensate') {
+    Object.assign(step, { status: 'COMPENSATION_FAILED', error: detail });
+    return { ...finish(state, 'COMPENSATION_FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
+  }
+  Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail });
+  if (stepDefinition.afterPivot) {
+    state.failureReason ??= detail;
+    return { ...finish(state, 'FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
+  }
+  state.failureReason = detail;
+  state.status = 'COMPENSATING';
+  return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'timed-out', step: step.name, detail } };
+}
+
+/** The deadline only concerns a saga that is still running the steps before its pivot. */
+function deadlineApplies<D>(definition: SagaDefinition<D>, state: SagaState<D>): boolean {
+  return state.status === 'RUNNING' && state.awaiting?.action === 'invoke' && !stepDefinitionNamed(definition, state.awaiting.step).afterPivot;
+}
+
+const stepDefinitionNamed = <D>(definition: SagaDefinition<D>, name: string): StepDefinition<D> => allSteps(definition).find((step) => step.name === name)!;
 
 function finish<D>(state: SagaState<D>, status: SagaStatus): Transition<D> {
   state.status = status;

@@ -18,6 +18,9 @@ export const SagaInstance = defineEntity({
     awaiting: p.json<Awaiting>().nullable(),
     failureReason: p.string().nullable(),
     faultPlan: p.json<FaultPlan>().nullable(),
+    deadlineAt: p.datetime().nullable(),
+    /** When the timer poll must next look at this saga (the awaited reply's timeout, or the deadline). */
+    timerAt: p.datetime().nullable(),
     version: p.integer().version(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
@@ -43,4 +46,13 @@ export const SagaEvent = defineEntity({
 });
 export type SagaEvent = InferEntity<typeof SagaEvent>;
 
-export type SagaEventKind = 'saga-started' | 'command-sent' | 'reply-applied' | 'reply-ignored' | 'saga-ended';
+export type SagaEventKind =
+  | 'saga-started'
+  | 'command-sent'
+  | 'reply-applied'
+  | 'reply-ignored'
+  | 'timed-out'
+  | 'deadline-exceeded'
+  | 'saga-ended'
+  // What a person did through the console.
+  | 'operator-action';

@@ -36,6 +36,12 @@ export class OutboxRelay {
     this.kick();
   }
 
+  /** Publishes a delayed message when it is due (the poll would too; this is just sooner). */
+  kickAt(when: Date): void {
+    const timer = setTimeout(() => this.kick(), Math.max(0, when.getTime() - Date.now()) + 5);
+    timer.unref();
+  }
+
   /** Publishes what is waiting, now; coalesces with a drain already running. */
   kick(): void {
     if (this.stopped) return;
@@ -74,7 +80,8 @@ export class OutboxRelay {
     return em.fork().transactional(async (tx) => {
       const rows = await tx.execute<{ id: string; exchange: string; routing_key: string; envelope: Envelope }[]>(
         `select id, exchange, routing_key, envelope from ${outbox.table}
-         where published_at is null order by id limit ? for update skip locked`,
+         where published_at is null and (not_before is null or not_before <= now())
+         order by id limit ? for update skip locked`,
         [limit],
       );
       if (rows.length === 0) return 0;
