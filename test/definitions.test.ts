@@ -71,14 +71,16 @@ describe('rabbitmq/definitions.json', () => {
       'x-dead-letter-routing-key': name,
     });
     const dlq = queues.find((candidate) => candidate.name === `${name}.dlq`);
-    expect(dlq?.arguments).toEqual({ 'x-queue-type': 'quorum' });
+    expect(dlq?.arguments).toEqual({ 'x-queue-type': 'classic' });
     expect(bindings).toContainEqual(
       expect.objectContaining({ source: 'sagaflow.dlx', destination: `${name}.dlq`, routing_key: name }),
     );
   });
 
-  test('every queue is quorum and every exchange and queue is durable', () => {
-    for (const queue of definitions.queues) expect(queue).toMatchObject({ durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  test('every queue but the .dlq ones is quorum, and every exchange and queue is durable', () => {
+    for (const queue of definitions.queues) {
+      expect(queue).toMatchObject({ durable: true, arguments: { 'x-queue-type': queue.name.endsWith('.dlq') ? 'classic' : 'quorum' } });
+    }
     for (const exchange of definitions.exchanges) expect(exchange.durable).toBe(true);
   });
 });

@@ -16,9 +16,10 @@ export default async function globalSetup() {
       LOG_LEVEL: 'info',
       FAULT_INJECTION: 'true',
       // Short timers, so that timeouts and deadlines can be watched in a test.
-      STEP_TIMEOUT_MS: '3000',
+      STEP_TIMEOUT_MS: '4000',
       STEP_RESENDS: '1',
-      SAGA_DEADLINE_MS: '7000',
+      SAGA_DEADLINE_MS: '9000',
+      COMPENSATION_ATTEMPTS: '3',
     },
     ports,
     output: { logDir },

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { Broker, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
+import { ConsoleController } from './console/console.controller.js';
+import { DeadLetters } from './console/dead-letters.js';
 import { env, logger } from './config.js';
 import { migrations } from './migrations/index.js';
 import { IdempotencyKeySweeper } from './orders/idempotency-key-sweeper.js';
@@ -17,7 +19,7 @@ import { SagaRuntime } from './saga-engine/saga-runtime.js';
     SagaflowCoreModule.forRoot({ name: 'orchestrator', env, logger, schema: 'orchestrator', entities: [SagaInstance, SagaEvent], migrations }),
     CqrsModule.forRoot(),
   ],
-  controllers: [OrdersController, ReadController],
+  controllers: [OrdersController, ReadController, ConsoleController],
   providers: [
     SagaRuntime,
     PlaceOrderHandler,
@@ -25,6 +27,7 @@ import { SagaRuntime } from './saga-engine/saga-runtime.js';
     GetOrderHandler,
     ListOrdersHandler,
     AskServiceHandler,
+    { provide: DeadLetters, useFactory: (broker: Broker) => new DeadLetters(broker), inject: [Broker] },
     {
       provide: QueryClient,
       useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS),

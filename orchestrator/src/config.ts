@@ -8,6 +8,8 @@ export const env = loadEnv(
     STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
     STEP_RESENDS: z.coerce.number().int().min(0).max(100).default(2),
     SAGA_DEADLINE_MS: z.coerce.number().int().min(1_000).default(300_000),
+    /** Attempts at an undo (transient errors and refusals alike) before the saga is COMPENSATION_FAILED. */
+    COMPENSATION_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
     /** How long the read endpoints wait for a service to answer a query. */
     QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** How long an Idempotency-Key of POST /orders is remembered (and replayed). */

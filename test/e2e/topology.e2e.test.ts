@@ -15,7 +15,7 @@ describe('broker topology as the system declared it', () => {
     for (const { name } of expected) expect(queues.get(name)).toBeDefined();
     for (const queue of queues.values()) {
       expect(queue.durable).toBe(true);
-      expect(queue.type).toBe('quorum');
+      expect(queue.type).toBe(queue.name.endsWith('.dlq') ? 'classic' : 'quorum');
     }
     for (const { name } of expected.filter((queue) => queue.role === 'work')) {
       expect(queues.get(name)!.arguments['x-dead-letter-exchange']).toBe(EXCHANGES.deadLetters);

@@ -11,8 +11,8 @@ import type { OrderSagaData } from './order-saga.data.js';
 export const orderSaga = defineSaga<OrderSagaData>('order', {
   // A participant's transient errors: retried 250 ms and 1 s later (±10%), then dead-lettered for a person.
   retry: { attempts: 3, initialDelayMs: 250, multiplier: 4, maxDelayMs: 30_000, jitter: 0.1 },
-  // Undoing and finishing must happen: many more attempts, up to two minutes apart.
-  compensationRetry: { attempts: 20, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
+  // Undoing and finishing must happen: many more attempts (COMPENSATION_ATTEMPTS, 20), up to two minutes apart.
+  compensationRetry: { attempts: env.COMPENSATION_ATTEMPTS, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
   retryAfterPivot: { attempts: 50, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
   // No reply within STEP_TIMEOUT_MS (30 s): send again, STEP_RESENDS (2) times; then fail the step and compensate.
   stepTimeoutMs: env.STEP_TIMEOUT_MS,

@@ -18,7 +18,7 @@ import {
 import type { Logger } from 'pino';
 import type { SagaDefinition } from './saga-definition.js';
 import { SagaEvent, SagaInstance } from './saga.entities.js';
-import { applyReply, applyTimer, FINAL_STATUSES, nextTimerAt, startSaga, type SagaState, type Transition } from './saga-state.js';
+import { applyReply, applyTimer, FINAL_STATUSES, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
 
 export interface StartSaga<D> {
   businessKey: string;
@@ -27,6 +27,8 @@ export interface StartSaga<D> {
   /** Faults for participants to inject, per command type (only with fault injection enabled). */
   faultPlan?: FaultPlan;
 }
+
+export class SagaNotFoundError extends Error {}
 
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
 const MAX_CONFLICT_RETRIES = 20;
@@ -87,6 +89,44 @@ export class SagaEngine {
   afterCommit(): void {
     this.relay.kick();
     for (const when of this.delayedSends.splice(0)) this.relay.kickAt(when);
+  }
+
+  /**
+   * A person's action from the console: `retry` sends the awaited command again now (or re-runs a failed
+   * step or undo); `compensate` undoes a saga still before its pivot. Recorded in the saga's history.
+   */
+  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<SagaInstance> {
+    const saga = await this.orm.em.fork().transactional(async (em) => {
+      const saga = await em.findOne(SagaInstance, sagaId);
+      if (!saga) return null;
+      const definition = this.definitions.get(saga.type)!;
+      const now = new Date();
+      const transition =
+        action === 'retry' ? retryNow(definition, stateOf(saga), now, newMessageId()) : forceCompensation(definition, stateOf(saga), now, newMessageId(), note);
+      em.create(SagaEvent, { sagaId, at: now, step: saga.awaiting?.step ?? null, kind: 'operator-action', messageId: null, messageType: null, outcome: action, detail: note });
+      Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
+      await this.record(em, saga, transition, now, '');
+      return saga;
+    });
+    if (!saga) throw new SagaNotFoundError(`no saga ${sagaId}`);
+    this.afterCommit();
+    return saga;
+  }
+
+  /** Records something a person did about a saga (e.g. replayed or discarded one of its dead letters). */
+  async recordOperatorAction(sagaId: string, action: string, detail: string, messageId: string | null = null): Promise<void> {
+    const em = this.orm.em.fork();
+    if (!(await em.findOne(SagaInstance, sagaId))) return;
+    em.create(SagaEvent, { sagaId, at: new Date(), step: null, kind: 'operator-action', messageId, messageType: null, outcome: action, detail });
+    await em.flush();
+  }
+
+  /** The step a command type belongs to in a saga's definition (for showing a dead letter's step). */
+  stepFor(sagaType: string, commandType: string): string | null {
+    const definition = this.definitions.get(sagaType);
+    const steps = definition ? [...definition.steps, ...(definition.afterCompensation ? [definition.afterCompensation] : [])] : [];
+    const step = steps.find((candidate) => candidate.invoke.command.type === commandType || candidate.compensation?.command.type === commandType);
+    return step ? (step.invoke.command.type === commandType ? step.name : `${step.name} (compensation)`) : null;
   }
 
   /**

@@ -22,6 +22,8 @@ export interface StepState {
   finishedAt: string | null;
   compensatedAt: string | null;
   error: string | null;
+  /** Failed without an answer (timeout, deadline, forced): it may have acted all the same, so it is undone too. */
+  mayHaveActed?: boolean;
 }
 
 /** The one command whose reply the saga waits for; any other reply is stale. */
@@ -163,9 +165,10 @@ export function applyReply<D>(definition: SagaDefinition<D>, current: SagaState<
 
 /** Undoes the most recent succeeded step that has a compensation; when none is left, runs the after-compensation step. */
 function compensateNext<D>(definition: SagaDefinition<D>, state: SagaState<D>, now: Date, messageId: string): Transition<D> {
-  const toUndo = [...definition.steps]
-    .reverse()
-    .find((step) => step.compensation && state.steps.find((candidate) => candidate.name === step.name)!.status === 'SUCCEEDED');
+  const toUndo = [...definition.steps].reverse().find((step) => {
+    const stepState = state.steps.find((candidate) => candidate.name === step.name)!;
+    return step.compensation && (stepState.status === 'SUCCEEDED' || (stepState.status === 'FAILED' && stepState.mayHaveActed));
+  });
   if (toUndo) return compensate(definition, state, toUndo, now, messageId, 0);
   if (definition.afterCompensation) return invokeStep(definition, state, definition.afterCompensation, now, messageId);
   return finish(state, 'COMPENSATED');
@@ -227,7 +230,7 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
 
   if (deadlineApplies(definition, state) && state.deadlineAt && Date.parse(state.deadlineAt) <= now.getTime()) {
     const detail = `DEADLINE_EXCEEDED: the saga did not reach its pivot within ${definition.policy.deadlineMs} ms`;
-    Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail });
+    Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail, mayHaveActed: true });
     state.failureReason = detail;
     state.status = 'COMPENSATING';
     return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'deadline-exceeded', step: step.name, detail } };
@@ -242,20 +245,8 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
         : definition.policy.resendsOnTimeout + 1;
   const timeoutMs = (awaiting.action === 'invoke' && stepDefinition.timeoutMs) || definition.policy.stepTimeoutMs;
   if (awaiting.sends < limit) {
-    const retry = awaiting.action === 'compensate' ? definition.policy.compensationRetry : { ...(stepDefinition.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...stepDefinition.retry };
-    const invocation = awaiting.action === 'compensate' ? stepDefinition.compensation! : stepDefinition.invoke;
-    const command: CommandToSend = {
-      step: awaiting.step,
-      action: awaiting.action,
-      contract: invocation.command,
-      payload: invocation.build(state.data, facts(state)),
-      messageId: awaiting.messageId,
-      retry,
-      resend: awaiting.sends,
-      delayMs: 0,
-    };
     const detail = `no reply to ${awaiting.commandType} within ${timeoutMs} ms: sent again (${awaiting.sends + 1} of ${limit})`;
-    return { ...send(state, command, now, timeoutMs, awaiting.sends + 1, awaiting.refusals), timer: { kind: 'timed-out', step: step.name, detail } };
+    return { ...resendAwaited(definition, state, now), timer: { kind: 'timed-out', step: step.name, detail } };
   }
 
   const detail = `TIMEOUT: no reply to ${awaiting.commandType} after ${awaiting.sends} sends`;
@@ -263,7 +254,7 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
     Object.assign(step, { status: 'COMPENSATION_FAILED', error: detail });
     return { ...finish(state, 'COMPENSATION_FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
   }
-  Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail });
+  Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail, mayHaveActed: true });
   if (stepDefinition.afterPivot) {
     state.failureReason ??= detail;
     return { ...finish(state, 'FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
@@ -271,6 +262,29 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
   state.failureReason = detail;
   state.status = 'COMPENSATING';
   return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'timed-out', step: step.name, detail } };
+}
+
+/** Sends the awaited command again, with its message id, so that the participant can tell it is the same. */
+function resendAwaited<D>(definition: SagaDefinition<D>, state: SagaState<D>, now: Date): Transition<D> {
+  const awaiting = state.awaiting!;
+  const stepDefinition = stepDefinitionNamed(definition, awaiting.step);
+  const compensating = awaiting.action === 'compensate';
+  const retry = compensating
+    ? definition.policy.compensationRetry
+    : { ...(stepDefinition.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...stepDefinition.retry };
+  const invocation = compensating ? stepDefinition.compensation! : stepDefinition.invoke;
+  const timeoutMs = (!compensating && stepDefinition.timeoutMs) || definition.policy.stepTimeoutMs;
+  const command: CommandToSend = {
+    step: awaiting.step,
+    action: awaiting.action,
+    contract: invocation.command,
+    payload: invocation.build(state.data, facts(state)),
+    messageId: awaiting.messageId,
+    retry,
+    resend: awaiting.sends,
+    delayMs: 0,
+  };
+  return send(state, command, now, timeoutMs, awaiting.sends + 1, awaiting.refusals);
 }
 
 /** The deadline only concerns a saga that is still running the steps before its pivot. */
@@ -290,3 +304,41 @@ function finish<D>(state: SagaState<D>, status: SagaStatus): Transition<D> {
 const facts = (state: SagaState<unknown>): SagaFacts => ({ failureReason: state.failureReason });
 const describe = (failure: FailureReply) => `${failure.code}: ${failure.reason}`;
 const clone = <T>(value: T): T => structuredClone(value);
+
+/** An operator's request the saga's state does not allow (the console answers 409). */
+export class NotAllowedError extends Error {}
+
+/**
+ * The console's "retry": a saga waiting for a reply has its command sent again now (same message id); a
+ * FAILED saga runs its failed step again, a COMPENSATION_FAILED one its failed undo (new message ids).
+ */
+export function retryNow<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date, messageId: string): Transition<D> {
+  const state = clone(current);
+  if (state.awaiting) return resendAwaited(definition, state, now);
+  if (state.status === 'FAILED') {
+    const failed = state.steps.find((step) => step.status === 'FAILED' && stepDefinitionNamed(definition, step.name).afterPivot);
+    if (!failed) throw new NotAllowedError('the saga failed before its pivot and was compensated: there is nothing to retry');
+    state.status = 'RUNNING';
+    return invokeStep(definition, state, stepDefinitionNamed(definition, failed.name), now, messageId);
+  }
+  if (state.status === 'COMPENSATION_FAILED') {
+    const failed = state.steps.find((step) => step.status === 'COMPENSATION_FAILED')!;
+    state.status = 'COMPENSATING';
+    return compensate(definition, state, stepDefinitionNamed(definition, failed.name), now, messageId, 0);
+  }
+  throw new NotAllowedError(`a ${state.status} saga has nothing to retry`);
+}
+
+/** The console's "compensate": a saga still before its pivot fails its current step now and is undone. */
+export function forceCompensation<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date, messageId: string, reason: string): Transition<D> {
+  const state = clone(current);
+  const awaiting = state.awaiting;
+  if (state.status !== 'RUNNING' || awaiting?.action !== 'invoke' || stepDefinitionNamed(definition, awaiting.step).afterPivot) {
+    throw new NotAllowedError(`only a saga running the steps before its pivot can be compensated (this one is ${state.status}${awaiting ? ` at ${awaiting.step}` : ''})`);
+  }
+  const detail = `FORCED_COMPENSATION: ${reason}`;
+  Object.assign(state.steps.find((step) => step.name === awaiting.step)!, { status: 'FAILED', finishedAt: now.toISOString(), error: detail, mayHaveActed: true });
+  state.failureReason = detail;
+  state.status = 'COMPENSATING';
+  return compensateNext(definition, state, now, messageId);
+}

@@ -37,8 +37,9 @@ describe('step timeouts', () => {
     const { state, send } = applyTimer(saga, resent, t(4_000), 'm3')!;
     expect(state.status).toBe('COMPENSATING');
     expect(state.failureReason).toBe('TIMEOUT: no reply to payment.charge after 2 sends');
-    expect(state.steps.find((step) => step.name === 'charge-payment')?.status).toBe('FAILED');
-    expect(send).toMatchObject({ messageId: 'm3', action: 'compensate', contract: InventoryCommands.release, resend: 0 });
+    expect(state.steps.find((step) => step.name === 'charge-payment')).toMatchObject({ status: 'COMPENSATING', mayHaveActed: true });
+    // The charge may have gone through without a reply: it is refunded first (a refund of nothing is a no-op).
+    expect(send).toMatchObject({ messageId: 'm3', action: 'compensate', contract: PaymentCommands.refund, resend: 0 });
   });
 });
 
@@ -51,7 +52,8 @@ describe('saga deadline', () => {
     const { state: after, send, timer } = applyTimer(late, state, t(2_500), 'm2')!;
     expect(timer?.kind).toBe('deadline-exceeded');
     expect(after.failureReason).toMatch(/^DEADLINE_EXCEEDED/);
-    expect(send).toMatchObject({ action: 'compensate', contract: OrderCommands.cancel });
+    // The step cut short by the deadline (reserve-inventory) may have acted: it is undone first.
+    expect(send).toMatchObject({ action: 'compensate', contract: InventoryCommands.release });
   });
 
   test('past the pivot the deadline no longer applies', () => {

@@ -36,6 +36,9 @@ export const HEADERS = {
   failures: 'x-failures',
   firstFailureAt: 'x-first-failure-at',
   lastFailureAt: 'x-last-failure-at',
+  /** Attempts made before a replay from a dead-letter queue: the retry budget counts from here again. */
+  retryBase: 'x-retry-base',
+  replayedAt: 'x-replayed-at',
   /** On a reply: how many attempts the participant needed. */
   attempts: 'x-attempts',
   /** How many times the orchestrator sent this command before (after step timeouts); 0 the first time. */

@@ -119,6 +119,8 @@ export class Consumer {
     const { logger, queue, publisher } = this.options;
     const headers = message.properties.headers ?? {};
     const attempt = Number(headers[HEADERS.attempt] ?? 1);
+    // After a replay from the .dlq the attempts go on counting, and the retry budget starts again.
+    const attemptsThisRound = attempt - Number(headers[HEADERS.retryBase] ?? 0);
     const policy = parsePolicy(headers[HEADERS.retryPolicy]) ?? this.options.retryPolicy;
     const failures: AttemptFailure[] = [...parseFailures(headers[HEADERS.failures]), { at: new Date().toISOString(), error: error.slice(0, 300) }];
     const retryState = {
@@ -126,11 +128,11 @@ export class Consumer {
       [HEADERS.firstFailureAt]: failures[0].at,
       [HEADERS.lastFailureAt]: failures[failures.length - 1].at,
     };
-    if (!policy || attempt >= policy.attempts) {
+    if (!policy || attemptsThisRound >= policy.attempts) {
       await this.deadLetter(channel, message, 'retries-exhausted', error, { ...retryState, [HEADERS.attempts]: attempt });
       return;
     }
-    const delayMs = retryDelayMs(policy, attempt);
+    const delayMs = retryDelayMs(policy, attemptsThisRound);
     logger.warn(
       { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: headers[HEADERS.sagaId], attempt, delayMs, err: error },
       'handler failed; retrying later',

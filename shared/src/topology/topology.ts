@@ -80,7 +80,9 @@ export function buildTopology(queueType: QueueType = 'quorum'): Topology {
     });
     bindings.push({ exchange, queue: name, routingKey });
     const dlq = QUEUES.deadLettersOf(name);
-    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': queueType } });
+    // Classic, whatever QUEUE_TYPE says: the console peeks at dead letters (get, then requeue), and a quorum
+    // queue's delivery limit (20 by default on RabbitMQ 4) would drop a dead letter looked at too often.
+    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': 'classic' } });
     bindings.push({ exchange: EXCHANGES.deadLetters, queue: dlq, routingKey: name });
     if (!retries) return;
     for (const delayMs of RETRY_DELAYS_MS) {

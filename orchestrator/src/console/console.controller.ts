@@ -1,0 +1,112 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import { z } from 'zod';
+import { ZodPipe } from '../http/zod.pipe.js';
+import { SagaNotFoundError } from '../saga-engine/saga-engine.js';
+import { SagaRuntime } from '../saga-engine/saga-runtime.js';
+import { NotAllowedError, type SagaStatus } from '../saga-engine/saga-state.js';
+import { SagaInstance } from '../saga-engine/saga.entities.js';
+import { toOrderView } from '../orders/order.view.js';
+import { DeadLetters } from './dead-letters.js';
+
+const Replay = z.union([z.strictObject({ messageIds: z.array(z.string().min(1)).min(1).max(1000) }), z.strictObject({ all: z.literal(true) })]);
+const Discard = z.strictObject({ messageIds: z.array(z.string().min(1)).min(1).max(1000), reason: z.string().trim().min(1).max(500) });
+const Note = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+const SagaQuery = z.object({
+  status: z.enum(['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED']).optional(),
+  /** Not finished, and no progress for this long. */
+  stuckForSeconds: z.coerce.number().int().min(1).optional(),
+  /** Not finished, and started this long ago. */
+  runningForSeconds: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/**
+ * The failed-saga console: dead letters with their saga and step (replay, discard), sagas that need a person
+ * (by status, stuck, running too long), and what a person may do about one (retry its step, compensate it).
+ * Every action is recorded in the saga's history.
+ */
+@Controller('console')
+export class ConsoleController {
+  constructor(
+    private readonly deadLetters: DeadLetters,
+    private readonly runtime: SagaRuntime,
+    private readonly orm: MikroORM,
+  ) {}
+
+  @Get('dead-letters')
+  async listDeadLetters() {
+    const letters = await this.deadLetters.list();
+    const sagas = await this.sagasById(letters.map((letter) => letter.sagaId));
+    return letters.map((letter) => {
+      const saga = letter.sagaId ? sagas.get(letter.sagaId) : undefined;
+      return {
+        ...letter,
+        orderId: saga?.businessKey ?? null,
+        step: saga && letter.type ? this.runtime.engine.stepFor(saga.type, letter.type) : null,
+        sagaStatus: saga?.status ?? null,
+      };
+    });
+  }
+
+  @Post('dead-letters/replay')
+  async replay(@Body(new ZodPipe(Replay)) body: z.infer<typeof Replay>) {
+    const result = await this.deadLetters.replay('all' in body ? 'all' : body.messageIds);
+    for (const letter of result.replayed) {
+      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'replay', `dead letter ${letter.type} replayed to ${letter.originalQueue}`, letter.messageId);
+    }
+    return result;
+  }
+
+  @Post('dead-letters/discard')
+  async discard(@Body(new ZodPipe(Discard)) body: z.infer<typeof Discard>) {
+    const result = await this.deadLetters.discard(body.messageIds);
+    for (const letter of result.discarded) {
+      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'discard', `dead letter ${letter.type} discarded: ${body.reason}`, letter.messageId);
+    }
+    return result;
+  }
+
+  @Get('sagas')
+  async sagas(@Query(new ZodPipe(SagaQuery)) query: z.infer<typeof SagaQuery>) {
+    const unfinished = { status: { $in: ['RUNNING', 'COMPENSATING'] as SagaStatus[] } };
+    const now = Date.now();
+    const sagas = await this.orm.em.fork().find(
+      SagaInstance,
+      {
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.stuckForSeconds ? { ...unfinished, updatedAt: { $lt: new Date(now - query.stuckForSeconds * 1_000) } } : {}),
+        ...(query.runningForSeconds ? { ...unfinished, createdAt: { $lt: new Date(now - query.runningForSeconds * 1_000) } } : {}),
+      },
+      { orderBy: { updatedAt: 'asc' }, limit: query.limit },
+    );
+    return sagas.map((saga) => ({ ...toOrderView(saga), awaiting: saga.awaiting ?? null }));
+  }
+
+  @Post('sagas/:id/retry')
+  retry(@Param('id') id: string, @Body(new ZodPipe(Note.partial())) body: { reason?: string }) {
+    return this.operate(id, 'retry', body.reason ?? 'retried from the console');
+  }
+
+  @Post('sagas/:id/compensate')
+  compensate(@Param('id') id: string, @Body(new ZodPipe(Note)) body: z.infer<typeof Note>) {
+    return this.operate(id, 'compensate', body.reason);
+  }
+
+  private async operate(id: string, action: 'retry' | 'compensate', note: string) {
+    try {
+      return toOrderView(await this.runtime.engine.operate(id, action, note));
+    } catch (error) {
+      if (error instanceof SagaNotFoundError) throw new NotFoundException(error.message);
+      if (error instanceof NotAllowedError) throw new ConflictException(error.message);
+      throw error;
+    }
+  }
+
+  private async sagasById(ids: (string | null)[]): Promise<Map<string, SagaInstance>> {
+    const wanted = [...new Set(ids.filter((id): id is string => !!id && /^[0-9a-f-]{36}$/i.test(id)))];
+    if (wanted.length === 0) return new Map();
+    const sagas = await this.orm.em.fork().find(SagaInstance, { id: { $in: wanted } });
+    return new Map(sagas.map((saga) => [saga.id, saga]));
+  }
+}

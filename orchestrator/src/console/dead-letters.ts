@@ -1,0 +1,146 @@
+import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
+import { Broker, buildTopology, HEADERS } from '@sagaflow/shared';
+import { env } from '../config.js';
+
+/** A dead letter as the console shows it. */
+export interface DeadLetter {
+  messageId: string;
+  /** The `.dlq` it waits in, and the queue it came from (where a replay sends it). */
+  queue: string;
+  originalQueue: string;
+  type: string | null;
+  sagaId: string | null;
+  reason: string | null;
+  error: string | null;
+  attempts: number | null;
+  firstFailureAt: string | null;
+  lastFailureAt: string | null;
+  deadLetteredAt: string | null;
+}
+
+const DEAD_LETTER_QUEUES = buildTopology(env.QUEUE_TYPE)
+  .queues.filter((queue) => queue.role === 'dead-letter')
+  .map((queue) => queue.name);
+
+/** Headers that describe the dead-lettering, dropped when the message is replayed. */
+const DEAD_LETTER_HEADERS: string[] = [
+  HEADERS.deadLetterReason,
+  HEADERS.deadLetterError,
+  HEADERS.originalQueue,
+  HEADERS.deadLetteredAt,
+  HEADERS.deadLetteredBy,
+  HEADERS.attempts,
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
+
+/**
+ * Dead letters stay in the `.dlq` queues (visible in the management UI) until a person handles them. To
+ * look, the console takes every one on a channel of its own and gives back what it did not handle by
+ * closing the channel (unacked messages return to their queue). A replay publishes the message to its
+ * original queue, waits for the broker's confirm, and only then removes it from the `.dlq`: nothing is lost,
+ * and a replay repeated finds nothing left to send (the participant's inbox would dedupe it anyway).
+ * Operations run one at a time.
+ */
+export class DeadLetters {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly broker: Broker) {}
+
+  list(): Promise<DeadLetter[]> {
+    return this.exclusively(async (channel) => (await this.takeAll(channel)).map(view));
+  }
+
+  /** Sends the chosen dead letters (all of them when `messageIds` is 'all') back to their original queue. */
+  replay(messageIds: string[] | 'all'): Promise<{ replayed: DeadLetter[]; notFound: string[] }> {
+    return this.exclusively(async (channel) => {
+      const { chosen, notFound } = choose(await this.takeAll(channel), messageIds);
+      const returned = new Set<string>();
+      channel.on('return', (message) => returned.add(String(message.properties.messageId)));
+      for (const message of chosen) {
+        const { headers = {} } = message.properties;
+        const kept: MessagePropertyHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => !DEAD_LETTER_HEADERS.includes(name)));
+        const attempts = Number(headers[HEADERS.attempts] ?? headers[HEADERS.attempt] ?? 0);
+        channel.publish('', view(message).originalQueue, message.content, {
+          messageId: message.properties.messageId,
+          type: message.properties.type,
+          correlationId: message.properties.correlationId,
+          contentType: message.properties.contentType,
+          appId: message.properties.appId,
+          persistent: true,
+          mandatory: true,
+          headers: { ...kept, [HEADERS.attempt]: attempts + 1, [HEADERS.retryBase]: attempts, [HEADERS.replayedAt]: new Date().toISOString() },
+        });
+      }
+      await channel.waitForConfirms();
+      // Only what the broker took and routed leaves the .dlq.
+      const replayed = chosen.filter((message) => !returned.has(String(message.properties.messageId)));
+      for (const message of replayed) channel.ack(message);
+      return { replayed: replayed.map(view), notFound };
+    });
+  }
+
+  /** Removes the chosen dead letters for good. */
+  discard(messageIds: string[]): Promise<{ discarded: DeadLetter[]; notFound: string[] }> {
+    return this.exclusively(async (channel) => {
+      const { chosen, notFound } = choose(await this.takeAll(channel), messageIds);
+      for (const message of chosen) channel.ack(message);
+      return { discarded: chosen.map(view), notFound };
+    });
+  }
+
+  private async takeAll(channel: ConfirmChannel): Promise<(GetMessage & { queue: string })[]> {
+    const taken: (GetMessage & { queue: string })[] = [];
+    for (const queue of DEAD_LETTER_QUEUES) {
+      for (let message = await channel.get(queue, { noAck: false }); message; message = await channel.get(queue, { noAck: false })) {
+        taken.push(Object.assign(message, { queue }));
+      }
+    }
+    return taken;
+  }
+
+  private exclusively<T>(work: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const connection = this.broker.connection.connection;
+      if (!connection) throw new Error('not connected to RabbitMQ');
+      const channel = await connection.createConfirmChannel();
+      try {
+        return await work(channel);
+      } finally {
+        // Whatever was taken and not acked goes back to its queue.
+        await channel.close().catch(() => undefined);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function choose(messages: (GetMessage & { queue: string })[], messageIds: string[] | 'all') {
+  const chosen = messageIds === 'all' ? messages : messages.filter((message) => messageIds.includes(String(message.properties.messageId)));
+  const found = new Set(chosen.map((message) => String(message.properties.messageId)));
+  return { chosen, notFound: messageIds === 'all' ? [] : messageIds.filter((id) => !found.has(id)) };
+}
+
+function view(message: GetMessage & { queue: string }): DeadLetter {
+  const headers = message.properties.headers ?? {};
+  const text = (name: string) => (headers[name] === undefined ? null : String(headers[name]));
+  return {
+    messageId: String(message.properties.messageId),
+    queue: message.queue,
+    originalQueue: text(HEADERS.originalQueue) ?? message.queue.replace(/\.dlq$/, ''),
+    type: message.properties.type ?? null,
+    sagaId: text(HEADERS.sagaId),
+    reason: text(HEADERS.deadLetterReason) ?? text('x-first-death-reason'),
+    error: text(HEADERS.deadLetterError),
+    attempts: headers[HEADERS.attempts] === undefined ? null : Number(headers[HEADERS.attempts]),
+    firstFailureAt: text(HEADERS.firstFailureAt),
+    lastFailureAt: text(HEADERS.lastFailureAt),
+    deadLetteredAt: text(HEADERS.deadLetteredAt),
+  };
+}
