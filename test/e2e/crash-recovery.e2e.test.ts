@@ -1,7 +1,9 @@
 // Any process can die between any two lines, connections drop, PostgreSQL backends get killed: every saga
 // must still finish, with nothing lost, charged twice or oversold. This suite runs its own system (own vhost
 // and database) because it kills processes.
+import amqplib from 'amqplib';
 import { fileURLToPath } from 'node:url';
+import { QUEUES } from '../../shared/src/topology/topology.js';
 import {
   BrokerAdmin,
   checkInvariants,
@@ -29,7 +31,9 @@ beforeAll(async () => {
   const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (process) => [process.name, await freePort()] as const)));
   system = new SagaflowSystem({
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
-    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl },
+    // Step timeouts longer than a restart takes, so the SIGKILLs below cost no orders; fault plans for the
+    // retry-queue and pending-timer cases.
+    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl, FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '1' },
     ports,
     output: { logDir: `${process.env.SAGAFLOW_LOG_DIR}/crash-recovery` },
   });
@@ -94,6 +98,58 @@ describe('crash recovery', () => {
     },
     180_000,
   );
+
+  test('SIGKILL of the payment service while charges wait in its retry queues: nothing lost, each charged once', async () => {
+    const before = await snapshotStock(client, SKUS);
+    const orderIds = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        client.submit({
+          customerId: `retry-${index}`,
+          items: [{ sku: SKUS[index % SKUS.length], quantity: 1 }],
+          paymentMethod: 'tok_visa',
+          // Three failures: the third retry waits 4 s in payment.commands.retry.5s.
+          faults: { 'payment.charge': { error: 3 } },
+        }),
+      ),
+    );
+    const connection = await amqplib.connect(environment.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      await eventually(async () => ((await channel.checkQueue(QUEUES.retryOf('payment.commands', 5_000))).messageCount > 0 ? true : undefined), {
+        what: 'charges waiting in payment.commands.retry.5s',
+        intervalMs: 20,
+      });
+    } finally {
+      await connection.close();
+    }
+    await system.restart('payment');
+    const orders = await awaitAll(orderIds);
+    expect(orders.every((order) => order.status === 'CONFIRMED')).toBe(true);
+    expect((await checkInvariants(client, orders, before)).filter((result) => !result.pass)).toEqual([]);
+  }, 180_000);
+
+  test('SIGKILL of the orchestrator while step timers are pending: after restart they fire and the sagas finish', async () => {
+    const before = await snapshotStock(client, SKUS);
+    // The first charge of each order goes unanswered: only the timer (10 s) sends it again.
+    const orderIds = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        client.submit({
+          customerId: `timer-${index}`,
+          items: [{ sku: SKUS[index % SKUS.length], quantity: 1 }],
+          paymentMethod: 'tok_visa',
+          faults: { 'payment.charge': { 'no-reply': 1 } },
+        }),
+      ),
+    );
+    await eventually(async () => ((await client.order(orderIds[19]))!.saga.steps.find((step) => step.name === 'charge-payment')?.status === 'RUNNING' ? true : undefined), {
+      what: 'the charges to be sent',
+    });
+    await system.restart('orchestrator');
+    const orders = await awaitAll(orderIds);
+    expect(orders.every((order) => order.status === 'CONFIRMED')).toBe(true);
+    expect(orders.every((order) => order.saga.history.some((event) => event.kind === 'timed-out'))).toBe(true);
+    expect((await checkInvariants(client, orders, before)).filter((result) => !result.pass)).toEqual([]);
+  }, 180_000);
 
   test('broker connections closed mid-run: processes reconnect by themselves, invariants hold', async () => {
     const admin = new BrokerAdmin();
