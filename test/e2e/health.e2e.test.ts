@@ -62,3 +62,17 @@ describe('GET /health', () => {
     expect(system.isRunning('orchestrator')).toBe(true);
   });
 });
+
+describe('an orchestrator started without FAULT_INJECTION', () => {
+  test('refuses an order that carries a fault plan, saying how to enable them', async () => {
+    const response = await fetch(`${system.url('orchestrator')}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'c', items: [{ sku: 'SKU-TEE', quantity: 1 }], paymentMethod: 'tok_visa', faults: { 'payment.charge': { error: 1 } } }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { errors: { field: string; message: string }[] }).errors).toEqual([
+      { field: 'faults', message: 'fault plans are refused: start the system with FAULT_INJECTION=true to use them' },
+    ]);
+  });
+});

@@ -8,12 +8,14 @@ import type { OrderSagaData } from './order-saga.data.js';
  * If a step before the pivot fails, the steps done so far are undone in reverse order, the customer is
  * told why, and the order ends CANCELLED. After the pivot the order is paid: nothing is undone.
  */
+const backoff = { initialDelayMs: 250, multiplier: 4, jitter: 0.1 }; // 250 ms, 1 s, 4 s, ... ±10%
+
 export const orderSaga = defineSaga<OrderSagaData>('order', {
-  // A participant's transient errors: retried 250 ms and 1 s later (±10%), then dead-lettered for a person.
-  retry: { attempts: 3, initialDelayMs: 250, multiplier: 4, maxDelayMs: 30_000, jitter: 0.1 },
-  // Undoing and finishing must happen: many more attempts (COMPENSATION_ATTEMPTS, 20), up to two minutes apart.
-  compensationRetry: { attempts: env.COMPENSATION_ATTEMPTS, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
-  retryAfterPivot: { attempts: 50, initialDelayMs: 250, multiplier: 4, maxDelayMs: 120_000, jitter: 0.1 },
+  // A participant's transient errors: 3 attempts, then the command is dead-lettered for a person.
+  retry: { ...backoff, attempts: 3, maxDelayMs: 30_000 },
+  // Undoing and finishing must happen: many more attempts (COMPENSATION_ATTEMPTS, 20), up to 2 min apart.
+  compensationRetry: { ...backoff, attempts: env.COMPENSATION_ATTEMPTS, maxDelayMs: 120_000 },
+  retryAfterPivot: { ...backoff, attempts: 50, maxDelayMs: 120_000 },
   // No reply within STEP_TIMEOUT_MS (30 s): send again, STEP_RESENDS (2) times; then fail the step and compensate.
   stepTimeoutMs: env.STEP_TIMEOUT_MS,
   resendsOnTimeout: env.STEP_RESENDS,
