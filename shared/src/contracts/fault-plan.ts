@@ -7,12 +7,18 @@ import { z } from 'zod';
  * - `fail`: refuse the command for a business reason (the step fails at once); a string is the reason
  * - `delay`: wait this many ms before handling
  * - `no-reply`: swallow the first N sends of the command (no effect, no reply), so the step times out
+ * - `crash-before-commit` / `crash-after-commit`: the participant process kills itself (SIGKILL) just before
+ *   or just after the command's transaction commits, on the first delivery; the redelivery goes through
+ * - `duplicate-reply`: the reply is published twice
  */
 export const FaultSpec = z.strictObject({
   error: z.number().int().min(1).max(100).optional(),
   fail: z.union([z.literal(true), z.string().min(1).max(200)]).optional(),
   delay: z.number().int().min(1).max(600_000).optional(),
   'no-reply': z.number().int().min(1).max(100).optional(),
+  'crash-before-commit': z.literal(true).optional(),
+  'crash-after-commit': z.literal(true).optional(),
+  'duplicate-reply': z.literal(true).optional(),
 });
 export type FaultSpec = z.infer<typeof FaultSpec>;
 

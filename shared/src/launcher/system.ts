@@ -15,6 +15,8 @@ export interface SystemOptions {
   output: 'console' | { logDir: string };
   /** How long a process may take to answer /health. */
   startTimeoutMs?: number;
+  /** Start a process again when it dies on its own (a crash, an injected one too) — as a supervisor would. */
+  restartCrashed?: boolean;
 }
 
 /**
@@ -24,6 +26,11 @@ export interface SystemOptions {
 export class SagaflowSystem {
   private readonly children = new Map<ProcessName, ChildProcess>();
   private readonly logs = new Map<ProcessName, WriteStream>();
+  /** Processes being stopped or killed on purpose: their exit is not a crash. */
+  private readonly stopping = new Set<ChildProcess>();
+  private stopped = false;
+  /** How many times each process crashed and was started again. */
+  readonly crashes = new Map<ProcessName, number>();
 
   constructor(private readonly options: SystemOptions) {
     if (typeof options.output === 'object') mkdirSync(options.output.logDir, { recursive: true });
@@ -54,6 +61,10 @@ export class SagaflowSystem {
     this.pipeOutput(name, child);
     child.once('exit', () => {
       if (this.children.get(name) === child) this.children.delete(name);
+      if (this.options.restartCrashed && !this.stopping.has(child) && !this.stopped) {
+        this.crashes.set(name, (this.crashes.get(name) ?? 0) + 1);
+        this.startProcess(name).catch((error: Error) => process.stderr.write(`could not restart ${name}: ${error.message}\n`));
+      }
     });
     await this.waitHealthy(name, child);
   }
@@ -66,6 +77,7 @@ export class SagaflowSystem {
     const child = this.children.get(name);
     if (!child) return null;
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    this.stopping.add(child);
     child.kill(signal);
     const [code] = await exited;
     return code;
@@ -82,9 +94,11 @@ export class SagaflowSystem {
 
   /** Graceful stop of everything (SIGTERM), then SIGKILL for whatever is still up after the grace period. */
   async stop(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
     await Promise.all(
       [...this.children].map(async ([name, child]) => {
         const exited = once(child, 'exit');
+        this.stopping.add(child);
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;

@@ -94,11 +94,21 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     if (fault?.error && attemptOf(command) <= fault.error) {
       throw new InjectedTransientError(`injected transient error on attempt ${attemptOf(command)} (fails the first ${fault.error})`);
     }
+    // Crash faults fire on the first delivery only: the redelivery after the restart goes through.
+    const crash = (point: 'crash-before-commit' | 'crash-after-commit') => {
+      if (!fault?.[point] || message.fields.redelivered) return;
+      log.warn({ fault: point }, 'fault injected: crashing');
+      process.kill(process.pid, 'SIGKILL');
+    };
     const { reply, duplicate } = await this.runOnce(command, async (em) => {
       if (fault?.fail) return failed('INJECTED_FAILURE', fault.fail === true ? 'injected permanent failure' : fault.fail);
       const result = await lastValueFrom(this.transformToObservable(await handler(parsed.data, new CommandContext([em, command]))));
-      return checkReply(contract.result, result as StepReply);
+      const reply = checkReply(contract.result, result as StepReply);
+      crash('crash-before-commit');
+      return reply;
     });
+    crash('crash-after-commit');
+    if (fault?.['duplicate-reply']) await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
     if (duplicate) {
       // Already handled: send the same reply again (same message id), in case the first was lost with its sender.
       await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
