@@ -19,6 +19,8 @@ const system = new SagaflowSystem({
   rootDir: fileURLToPath(new URL('..', import.meta.url)),
   env: { ...process.env, AMQP_URL: env.AMQP_URL, DATABASE_URL: env.DATABASE_URL },
   output: 'console',
+  // Like a supervisor: a process that crashes is started again.
+  restartCrashed: true,
 });
 
 let stopping = false;

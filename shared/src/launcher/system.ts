@@ -63,10 +63,24 @@ export class SagaflowSystem {
       if (this.children.get(name) === child) this.children.delete(name);
       if (this.options.restartCrashed && !this.stopping.has(child) && !this.stopped) {
         this.crashes.set(name, (this.crashes.get(name) ?? 0) + 1);
-        this.startProcess(name).catch((error: Error) => process.stderr.write(`could not restart ${name}: ${error.message}\n`));
+        void this.restartAfterCrash(name);
       }
     });
     await this.waitHealthy(name, child);
+  }
+
+  /** Starts a crashed process again, trying until it comes up (it may crash while starting, too). */
+  private async restartAfterCrash(name: ProcessName): Promise<void> {
+    for (let attempt = 1; !this.stopped && !this.children.has(name); attempt++) {
+      try {
+        await this.startProcess(name);
+        return;
+      } catch (error) {
+        if (this.children.has(name)) return; // started by someone else meanwhile
+        process.stderr.write(`could not restart ${name} (attempt ${attempt}): ${(error as Error).message}\n`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 2_000)));
+      }
+    }
   }
 
   /**
