@@ -12,13 +12,10 @@ import { parseArgs } from 'node:util';
 import {
   BrokerAdmin,
   checkInvariants,
-  createIsolatedEnvironment,
   eventually,
-  freePort,
   PROCESSES,
-  SagaflowClient,
-  SagaflowSystem,
   snapshotStock,
+  startIsolatedSystem,
   terminateBackends,
 } from '../shared/dist/testkit/index.js';
 
@@ -90,28 +87,16 @@ for (let at = INTERVAL_MS; at < loadMs && disruptionKinds.length; at += Math.rou
 
 const log = (...parts) => console.log(`[chaos ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...parts);
 const started = Date.now();
-const environment = await createIsolatedEnvironment('sagaflow_chaos');
-const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (process) => [process.name, await freePort()])));
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
-const logDir = `${rootDir}test-logs/${environment.vhost}`;
-const system = new SagaflowSystem({
+const { environment, system, client, logDir, dispose } = await startIsolatedSystem({
+  prefix: 'sagaflow_chaos',
   rootDir,
-  env: {
-    AMQP_URL: environment.amqpUrl,
-    DATABASE_URL: environment.databaseUrl,
-    FAULT_INJECTION: 'true',
-    STEP_TIMEOUT_MS: '5000',
-    STEP_RESENDS: '2',
-    COMPENSATION_ATTEMPTS: '10',
-  },
-  ports,
-  output: { logDir },
+  logDir: `${rootDir}test-logs/{vhost}`,
+  env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '5000', STEP_RESENDS: '2', COMPENSATION_ATTEMPTS: '10' },
   restartCrashed: true,
 });
 let exitCode = 1;
 try {
-  await system.start();
-  const client = new SagaflowClient(system.url());
   log(`seed ${SEED}: ${ORDERS} orders at ${RATE}/s, ${orders.filter((order) => order.body.faults).length} with fault plans; logs in ${logDir}`);
   log(`schedule: ${schedule.map((step) => `${(step.at / 1000).toFixed(1)}s ${step.kind}${step.target ? ` ${step.target}` : ''}`).join(', ') || 'none'}`);
   const before = await snapshotStock(client, SKUS);
@@ -199,7 +184,6 @@ try {
 } catch (error) {
   console.error(`chaos run failed: ${error.stack ?? error}`);
 } finally {
-  await system.stop();
-  await environment.dispose();
+  await dispose();
 }
 process.exit(exitCode);

@@ -1,5 +1,3 @@
 export default async function globalTeardown() {
-  const { environment, system } = globalThis.__sagaflow;
-  await system.stop();
-  await environment.dispose();
+  await globalThis.__sagaflow.dispose();
 }

@@ -7,43 +7,39 @@ import { QUEUES } from '../../shared/src/topology/topology.js';
 import {
   BrokerAdmin,
   checkInvariants,
-  createIsolatedEnvironment,
   eventually,
-  freePort,
-  type IsolatedEnvironment,
+  type IsolatedSystem,
   type OrderResponse,
   PROCESSES,
   type ProcessName,
   SagaflowClient,
   SagaflowSystem,
   snapshotStock,
+  startIsolatedSystem,
   terminateBackends,
 } from '../../shared/src/testkit/index.js';
 
 const SKUS = ['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE'];
 const ORDERS = 200;
-let environment: IsolatedEnvironment;
+let isolated: IsolatedSystem;
+let environment: IsolatedSystem['environment'];
 let system: SagaflowSystem;
 let client: SagaflowClient;
 
 beforeAll(async () => {
-  environment = await createIsolatedEnvironment('sagaflow_crash');
-  const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (process) => [process.name, await freePort()] as const)));
-  system = new SagaflowSystem({
+  isolated = await startIsolatedSystem({
+    prefix: 'sagaflow_crash',
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
+    logDir: `${process.env.SAGAFLOW_LOG_DIR}/crash-recovery`,
     // Step timeouts longer than a restart takes, so the SIGKILLs below cost no orders; fault plans for the
     // retry-queue and pending-timer cases.
-    env: { AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl, FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '1' },
-    ports,
-    output: { logDir: `${process.env.SAGAFLOW_LOG_DIR}/crash-recovery` },
+    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '1' },
   });
-  await system.start();
-  client = new SagaflowClient(system.url());
+  ({ environment, system, client } = isolated);
 }, 120_000);
 
 afterAll(async () => {
-  await system?.stop();
-  await environment?.dispose();
+  await isolated?.dispose();
 });
 
 let customer = 0;

@@ -5,45 +5,31 @@ import { fileURLToPath } from 'node:url';
 import type { FaultSpec } from '../../shared/src/contracts/fault-plan.js';
 import {
   checkInvariants,
-  createIsolatedEnvironment,
-  freePort,
-  type IsolatedEnvironment,
+  type IsolatedSystem,
   type OrderResponse,
-  PROCESSES,
   SagaflowClient,
   SagaflowSystem,
   snapshotStock,
+  startIsolatedSystem,
 } from '../../shared/src/testkit/index.js';
 
-let environment: IsolatedEnvironment;
+let isolated: IsolatedSystem;
 let system: SagaflowSystem;
 let client: SagaflowClient;
 
 beforeAll(async () => {
-  environment = await createIsolatedEnvironment('sagaflow_faults');
-  const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (process) => [process.name, await freePort()] as const)));
-  system = new SagaflowSystem({
+  isolated = await startIsolatedSystem({
+    prefix: 'sagaflow_faults',
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
-    env: {
-      AMQP_URL: environment.amqpUrl,
-      DATABASE_URL: environment.databaseUrl,
-      FAULT_INJECTION: 'true',
-      STEP_TIMEOUT_MS: '4000',
-      STEP_RESENDS: '1',
-      SAGA_DEADLINE_MS: '60000',
-      COMPENSATION_ATTEMPTS: '3',
-    },
-    ports,
-    output: { logDir: `${process.env.SAGAFLOW_LOG_DIR}/fault-matrix` },
+    logDir: `${process.env.SAGAFLOW_LOG_DIR}/fault-matrix`,
+    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '4000', STEP_RESENDS: '1', SAGA_DEADLINE_MS: '60000', COMPENSATION_ATTEMPTS: '3' },
     restartCrashed: true,
   });
-  await system.start();
-  client = new SagaflowClient(system.url());
+  ({ system, client } = isolated);
 }, 120_000);
 
 afterAll(async () => {
-  await system?.stop();
-  await environment?.dispose();
+  await isolated?.dispose();
 });
 
 const KINDS: Record<string, FaultSpec> = {

@@ -6,3 +6,4 @@ export * from './isolated-environment.js';
 export * from './tcp-proxy.js';
 export * from './database-admin.js';
 export * from './invariants.js';
+export * from './isolated-system.js';
