@@ -1,8 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
 import { StockItem } from './stock.entities.js';
 
-type SeedItem = { sku: string; name: string; price: number; currency: string; available: number };
+/** One catalog entry in a CATALOG_SEED_FILE (a JSON array of these); prices in minor units. */
+const SeedItem = z.strictObject({
+  sku: z.string().min(1),
+  name: z.string().min(1),
+  price: z.number().int().nonnegative(),
+  currency: z.string().length(3),
+  available: z.number().int().nonnegative(),
+});
+type SeedItem = z.infer<typeof SeedItem>;
 
 /** The demo catalog (prices in cents). SKU-LIMITED has 5 units to show that concurrent orders never oversell. */
 export const DEMO_CATALOG: SeedItem[] = [
@@ -16,8 +25,14 @@ export const DEMO_CATALOG: SeedItem[] = [
 /** Seeds the catalog once, into an empty table: restarts never reset stock. */
 export async function seedCatalog(em: EntityManager, file?: string): Promise<number> {
   if ((await em.count(StockItem, {})) > 0) return 0;
-  const items: SeedItem[] = file ? JSON.parse(readFileSync(file, 'utf8')) : DEMO_CATALOG;
+  const items = file ? readSeedFile(file) : DEMO_CATALOG;
   for (const item of items) em.create(StockItem, { ...item, reserved: 0 });
   await em.flush();
   return items.length;
+}
+
+function readSeedFile(file: string): SeedItem[] {
+  const parsed = z.array(SeedItem).min(1).safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`CATALOG_SEED_FILE ${file} is not a list of {sku, name, price, currency, available}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import pg from 'pg';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
@@ -36,14 +37,29 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
   app.useLogger(app.get(NestPinoLogger));
   stopGracefullyOnSignal(app, logger);
   const orm = app.get(MikroORM);
-  await orm.em.getConnection().execute(`create schema if not exists "${options.schema}"`);
-  const applied = await orm.migrator.up();
-  if (applied.length) logger.info({ migrations: applied.map((migration) => migration.name) }, 'migrations applied');
-  await options.onMigrated?.(app);
+  // Instances of one process may start together (scale-out): one migrates and seeds, the others wait for it.
+  await whileHoldingLock(env.DATABASE_URL, `sagaflow:migrate:${options.schema}`, async () => {
+    await orm.em.getConnection().execute(`create schema if not exists "${options.schema}"`);
+    const applied = await orm.migrator.up();
+    if (applied.length) logger.info({ migrations: applied.map((migration) => migration.name) }, 'migrations applied');
+    await options.onMigrated?.(app);
+  });
   await options.beforeListen?.(app);
   await app.listen(env.PORT);
   logger.info({ port: env.PORT }, 'ready');
   return app;
+}
+
+/** Runs `work` under a PostgreSQL advisory lock (session-level, on a connection of its own). */
+async function whileHoldingLock(databaseUrl: string, name: string, work: () => Promise<void>): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', [name]);
+    await work();
+  } finally {
+    await client.end(); // ending the session releases the lock
+  }
 }
 
 /**

@@ -13,6 +13,8 @@ export interface IsolatedSystemOptions {
   /** One log file per process goes here; `{vhost}` is replaced by the vhost's name. */
   logDir: string;
   restartCrashed?: boolean;
+  /** How many instances of each process (competing consumers; default 1). */
+  instances?: number;
 }
 
 export interface IsolatedSystem {
@@ -27,7 +29,10 @@ export interface IsolatedSystem {
 /** The five real processes on free ports, against a vhost and a database of their own. */
 export async function startIsolatedSystem(options: IsolatedSystemOptions): Promise<IsolatedSystem> {
   const environment = await createIsolatedEnvironment(options.prefix);
-  const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (process) => [process.name, await freePort()] as const)));
+  const instances = options.instances ?? 1;
+  const ports = Object.fromEntries(
+    await Promise.all(PROCESSES.map(async (process) => [process.name, await Promise.all(Array.from({ length: instances }, () => freePort()))] as const)),
+  );
   const logDir = options.logDir.replace('{vhost}', environment.vhost);
   const system = new SagaflowSystem({
     rootDir: options.rootDir,
@@ -35,6 +40,7 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
     ports,
     output: { logDir },
     restartCrashed: options.restartCrashed,
+    instances,
   });
   const dispose = async () => {
     await system.stop();
