@@ -31,7 +31,12 @@ export class SagaflowCoreModule {
       global: true,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: { logger, autoLogging: { ignore: (request) => request.url === '/health' } },
+          pinoHttp: {
+            logger,
+            autoLogging: { ignore: (request) => request.url === '/health' },
+            // Access lines for answered requests at debug; refused and failed ones stay visible.
+            customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug'),
+          },
         }),
         MikroOrmModule.forRoot(
           defineConfig({
