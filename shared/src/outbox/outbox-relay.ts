@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Envelope } from '../contracts/envelope.js';
 import type { Publisher } from '../messaging/publisher.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxRow } from './outbox.js';
 
 export interface OutboxRelayOptions {
   outbox: Outbox;
@@ -11,21 +11,32 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** How often to look for messages left behind (after a crash, or a failed publish). */
   pollIntervalMs?: number;
+  /** The poll leaves a row this long to the process that wrote it before publishing it itself. */
+  graceMs?: number;
   /** Published rows are kept this long (for inspection), then deleted. */
   retentionMs?: number;
   batchSize?: number;
 }
 
 /**
- * Publishes outbox rows (confirmed) and marks them published. `kick()` after a commit publishes at once;
- * a poll picks up anything left behind. Rows are claimed with FOR UPDATE SKIP LOCKED, so several relays
- * (several instances) never publish the same row concurrently, and go out in insertion order.
+ * Publishes outbox rows (confirmed) and marks them published.
+ *
+ * The fast path: the process that committed rows hands them to `dispatch()`, which publishes them at
+ * once and marks them published in batches (one UPDATE for many rows, off the message's path). The safe
+ * path: a poll publishes rows nobody published within a grace period (their writer crashed, or the
+ * broker was away) and rows whose delay (`not_before`) is over. A row may so go out twice; receivers
+ * dedupe by message id. Rows are claimed with FOR UPDATE SKIP LOCKED, so several relays (several
+ * instances) never poll the same row concurrently.
  */
 export class OutboxRelay {
   private draining?: Promise<void>;
   private again = false;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** Rows published on the fast path, waiting to be marked. */
+  private toMark: string[] = [];
+  private marking?: Promise<void>;
+  private markTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -34,6 +45,23 @@ export class OutboxRelay {
     this.timers.push(setInterval(() => this.kick(), pollIntervalMs));
     this.timers.push(setInterval(() => void this.cleanUp(retentionMs), Math.min(retentionMs, 60_000)));
     this.kick();
+  }
+
+  /**
+   * Publishes rows a transaction has just committed. Resolves when the broker has confirmed them (or
+   * refused: the poll then retries); rows that must wait are left to the poll, woken when they are due.
+   */
+  async dispatch(rows: OutboxRow[]): Promise<void> {
+    const now = Date.now();
+    const due = rows.filter((row) => !row.notBefore || row.notBefore.getTime() <= now);
+    for (const row of rows) if (row.notBefore && row.notBefore.getTime() > now) this.kickAt(row.notBefore);
+    if (due.length === 0) return;
+    const results = await Promise.allSettled(due.map((row) => this.options.publisher.publish(row.exchange, row.routingKey, row.envelope)));
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') this.toMark.push(due[index].id);
+      else this.options.logger.warn({ messageId: due[index].envelope.messageId, err: String(result.reason) }, 'publish failed; the outbox poll will retry');
+    });
+    this.markSoon();
   }
 
   /** Publishes a delayed message when it is due (the poll would too; this is just sooner). */
@@ -58,37 +86,61 @@ export class OutboxRelay {
     });
   }
 
-  /** Stops polling after publishing what is waiting (graceful shutdown). */
+  /** Stops polling after publishing what is waiting and marking what was published (graceful shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
+    clearTimeout(this.markTimer);
     await this.draining;
-    await this.drain();
+    await this.marking;
+    await this.markPublished();
+    await this.drain(0);
   }
 
-  private async drain(): Promise<void> {
+  private markSoon(): void {
+    if (this.markTimer || this.stopped) return;
+    this.markTimer = setTimeout(() => {
+      this.markTimer = undefined;
+      if (this.marking) return this.markSoon();
+      this.marking = this.markPublished().finally(() => (this.marking = undefined));
+    }, 20);
+  }
+
+  private async markPublished(): Promise<void> {
+    const ids = this.toMark.splice(0);
+    if (ids.length === 0) return;
+    try {
+      await this.options.em.fork().execute(markSql(this.options.outbox, ids.length), ids);
+    } catch (error) {
+      // Unmarked rows would be published again by the poll (harmless); try again later.
+      this.toMark.push(...ids);
+      this.options.logger.warn({ err: (error as Error).message, rows: ids.length }, 'could not mark outbox rows published; will retry');
+      this.markSoon();
+    }
+  }
+
+  private async drain(graceMs = this.options.graceMs ?? 5_000): Promise<void> {
     const { batchSize = 200, logger } = this.options;
     try {
-      while ((await this.publishBatch(batchSize)) === batchSize);
+      while ((await this.publishBatch(batchSize, graceMs)) === batchSize);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'outbox publish failed; will retry');
     }
   }
 
-  private async publishBatch(limit: number): Promise<number> {
+  private async publishBatch(limit: number, graceMs: number): Promise<number> {
     const { em, outbox, publisher } = this.options;
     return em.fork().transactional(async (tx) => {
       const rows = await tx.execute<{ id: string; exchange: string; routing_key: string; envelope: Envelope }[]>(
         `select id, exchange, routing_key, envelope from ${outbox.table}
-         where published_at is null and (not_before is null or not_before <= now())
+         where published_at is null and coalesce(not_before, created_at + ? * interval '1 millisecond') <= now()
          order by id limit ? for update skip locked`,
-        [limit],
+        [graceMs, limit],
       );
       if (rows.length === 0) return 0;
       // One channel keeps publish order; all confirms are awaited before the rows are marked.
       await Promise.all(rows.map((row) => publisher.publish(row.exchange, row.routing_key, row.envelope)));
-      const ids = rows.map((row) => row.id);
-      await tx.execute(`update ${outbox.table} set published_at = now() where id in (${ids.map(() => '?').join(', ')})`, ids);
+      await tx.execute(markSql(outbox, rows.length), rows.map((row) => row.id));
       return rows.length;
     });
   }
@@ -102,3 +154,5 @@ export class OutboxRelay {
     }
   }
 }
+
+const markSql = (outbox: Outbox, count: number) => `update ${outbox.table} set published_at = now() where id in (${new Array(count).fill('?').join(', ')})`;

@@ -9,3 +9,12 @@ export function outboxMigration(schema: string) {
     }
   };
 }
+
+/** Participants publish their replies from the inbox now (see ParticipantServer): their outbox table goes. */
+export function dropOutboxMigration(schema: string) {
+  return class DropOutbox extends Migration {
+    override async up(): Promise<void> {
+      this.addSql(`drop table if exists "${schema}"."outbox"`);
+    }
+  };
+}

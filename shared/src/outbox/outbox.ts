@@ -3,7 +3,8 @@ import type { Envelope } from '../contracts/envelope.js';
 
 /**
  * The transactional outbox: messages are written in the same transaction as the state change that
- * causes them, and published by the relay after commit. A crash between commit and publish delays a
+ * causes them, and published by the relay after commit (at once by the process that committed them, or
+ * by the relay's poll if that process died first). A crash between commit and publish delays a
  * message; it never loses one, and never sends one for state that did not commit. A row may ask to wait
  * (`not_before`): a durable timer for delayed re-sends. The same message id may appear in several rows
  * (a command re-sent after a timeout keeps its id so the participant can dedupe it).
@@ -29,6 +30,11 @@ export interface OutboxMessage {
   notBefore?: Date;
 }
 
+/** A message as written: its row id is what the relay marks published. */
+export interface OutboxRow extends OutboxMessage {
+  id: string;
+}
+
 export class Outbox {
   readonly table: string;
 
@@ -36,12 +42,12 @@ export class Outbox {
     this.table = `"${schema}"."outbox"`;
   }
 
-  /** Adds messages inside the caller's transaction. */
-  async add(em: EntityManager, messages: OutboxMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  /** Adds messages inside the caller's transaction; hand the rows to the relay once it has committed. */
+  async add(em: EntityManager, messages: OutboxMessage[]): Promise<OutboxRow[]> {
+    if (messages.length === 0) return [];
     const values = messages.map(() => '(?, ?, ?, ?, ?)').join(', ');
-    await em.execute(
-      `insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before) values ${values}`,
+    const rows = await em.execute<{ id: string }[]>(
+      `insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before) values ${values} returning id`,
       messages.flatMap((message) => [
         message.envelope.messageId,
         message.exchange,
@@ -50,5 +56,6 @@ export class Outbox {
         message.notBefore ?? null,
       ]),
     );
+    return messages.map((message, index) => ({ ...message, id: String(rows[index].id) }));
   }
 }

@@ -10,8 +10,6 @@ import { failed, replyType, type StepReply } from '../contracts/replies.js';
 import { decode, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
-import { Outbox } from '../outbox/outbox.js';
-import { OutboxRelay } from '../outbox/outbox-relay.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandContext, QueryContext } from './command-context.js';
@@ -35,25 +33,24 @@ class RollbackWith {
 /**
  * A NestJS transport for saga participants. Handlers are plain `@MessagePattern('<service>.<verb>')`
  * methods; for each command this server runs, in one transaction: inbox claim → handler → reply recorded
- * in the inbox and put in the outbox. After commit the relay publishes the reply (confirmed) and the
- * command is acked. Queries (`@MessagePattern` on a query type) are answered on the request's reply-to.
+ * in the inbox. After commit it publishes the reply (confirmed), and only then is the command acked.
+ *
+ * The inbox is this side's outbox: a crash after the commit leaves the command unacked, the broker
+ * delivers it again, and the inbox answers it with the stored reply (same message id). So a reply is
+ * never lost and never needs a relay, a poll or a second commit.
+ * Queries (`@MessagePattern` on a query type) are answered on the request's reply-to.
  */
 export class ParticipantServer extends Server implements CustomTransportStrategy {
   private readonly inbox: Inbox;
-  private readonly outbox: Outbox;
-  private readonly relay: OutboxRelay;
   private readonly consumers: Consumer[] = [];
 
   constructor(private readonly options: ParticipantServerOptions) {
     super();
     this.inbox = new Inbox(options.service);
-    this.outbox = new Outbox(options.service);
-    this.relay = new OutboxRelay({ outbox: this.outbox, em: options.em, publisher: options.broker.publisher, logger: options.logger });
   }
 
   async listen(callback: () => void): Promise<void> {
     const { broker, service } = this.options;
-    this.relay.start();
     this.consumers.push(broker.consume(QUEUES.commandsOf(service), (message) => this.handleCommand(message)));
     const answersQueries = [...QUERIES.values()].some((query) => query.service === service && this.getHandlerByPattern(query.type));
     if (answersQueries) this.consumers.push(broker.consume(QUEUES.queriesOf(service), (message) => this.handleQuery(message), { retries: false }));
@@ -61,10 +58,9 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     callback();
   }
 
-  /** Graceful stop: finish the messages in hand, then publish what is left in the outbox. */
+  /** Graceful stop: finish the messages in hand (each one's reply is published before its ack). */
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((consumer) => consumer.close()));
-    await this.relay.stop();
   }
 
   on(): never {
@@ -108,20 +104,15 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       return reply;
     });
     crash('crash-after-commit');
+    // A duplicate gets the stored reply again (same message id), in case the first was lost with its sender.
+    await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
     if (fault?.['duplicate-reply']) await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
-    if (duplicate) {
-      // Already handled: send the same reply again (same message id), in case the first was lost with its sender.
-      await this.options.broker.publisher.publish(EXCHANGES.replies, reply.type, reply);
-      log.info({ reply: reply.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
-      return;
-    }
-    this.relay.kick();
-    log.info({ reply: reply.type, replyId: reply.messageId }, 'command handled');
+    if (duplicate) log.info({ reply: reply.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
+    else log.debug({ reply: reply.type, replyId: reply.messageId }, 'command handled');
   }
 
   /**
-   * Runs a command's handler at most once: its effects, its inbox row and its reply (in the outbox) commit
-   * together. A failure reply rolls the effects back and is recorded on its own. A duplicate gets the
+   * Runs a command's handler at most once: its effects and its inbox row with the reply commit together. A failure reply rolls the effects back and is recorded on its own. A duplicate gets the
    * stored reply.
    */
   private async runOnce(command: Envelope, handle: (em: EntityManager) => Promise<StepReply>): Promise<{ reply: Envelope; duplicate: boolean }> {
@@ -131,7 +122,6 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       const envelope = causedBy(command, replyType(contract, reply.outcome), reply.outcome === 'succeeded' ? reply.result : reply.failure);
       envelope.headers = attemptsOf(command);
       await this.inbox.recordReply(tx, command, envelope);
-      await this.outbox.add(tx, [{ exchange: EXCHANGES.replies, routingKey: envelope.type, envelope }]);
       return { reply: envelope, duplicate: false };
     };
     const duplicateOf = async (tx: EntityManager) => ({ reply: (await this.inbox.replyTo(tx, command.messageId))!, duplicate: true });
