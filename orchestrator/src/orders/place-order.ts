@@ -8,7 +8,7 @@ import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { StartSaga } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
-import type { SagaInstance } from '../saga-engine/saga.entities.js';
+import type { SagaRow } from '../saga-engine/saga-store.js';
 import { claimKey, requestHash, storeResponse } from './idempotency-keys.js';
 import { toOrderView } from './order.view.js';
 
@@ -82,13 +82,14 @@ export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
         const { orderId: firstOrderId, status } = claim.response as PlacedOrder;
         return { order: { orderId: firstOrderId, status }, replayed: true };
       }
-      const order = placed(await this.runtime.engine.startIn(em, orderSaga, startRequest(orderId, body, correlationId)));
+      const { saga, outgoing } = await this.runtime.engine.startIn(em, orderSaga, startRequest(orderId, body, correlationId));
+      const order = placed(saga);
       await storeResponse(em, scope, key, order);
-      return { order, replayed: false };
+      return { order, replayed: false, outgoing };
     });
-    // The saga's first command is in the outbox; publish it now that it has committed.
-    if (!result.replayed) this.runtime.engine.afterCommit();
-    return result;
+    // The saga's first command is in the outbox; publish it now that it has committed (the poll would too).
+    if (result.outgoing) void this.runtime.engine.afterCommit(result.outgoing);
+    return { order: result.order, replayed: result.replayed };
   }
 }
 
@@ -99,7 +100,7 @@ const startRequest = (orderId: string, body: PlaceOrderBody, correlationId: stri
   faultPlan: body.faults,
 });
 
-const placed = (saga: SagaInstance): PlacedOrder => {
+const placed = (saga: SagaRow): PlacedOrder => {
   const { orderId, status } = toOrderView(saga);
   return { orderId, status };
 };

@@ -1,11 +1,12 @@
-import { MikroORM, OptimisticLockError, type EntityManager } from '@mikro-orm/postgresql';
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import {
   COMMANDS,
   EXCHANGES,
   FailureReply,
   newMessageId,
-  Outbox,
+  type OutboxMessage,
   type OutboxRelay,
+  type OutboxRow,
   parseReplyType,
   PermanentError,
   SCHEMA_VERSION,
@@ -17,7 +18,7 @@ import {
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import type { SagaDefinition } from './saga-definition.js';
-import { SagaEvent, SagaInstance } from './saga.entities.js';
+import { type SagaEventRow, type SagaRow, SagaStore, SagaVersionConflict, type SagaWrite } from './saga-store.js';
 import { applyReply, applyTimer, FINAL_STATUSES, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
 
 export interface StartSaga<D> {
@@ -30,22 +31,24 @@ export interface StartSaga<D> {
 
 export class SagaNotFoundError extends Error {}
 
+/** The PostgreSQL NOTIFY channel on which every saga's end is announced (payload: sagaId, type, businessKey, status). */
+export const SAGA_ENDED_CHANNEL = 'sagaflow_saga_ended';
+
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
 const MAX_CONFLICT_RETRIES = 20;
 
 /**
- * Runs saga definitions. Each transition (start, or one reply) is one transaction: the saga row (version
- * checked), its history, and the next command in the outbox. The relay publishes after commit, so a
- * reply can never overtake the state change that sent its command.
+ * Runs saga definitions. Each transition (start, one reply, a timer, an operator's action) is computed by
+ * the pure state machine and written by the store as one atomic statement: the saga row (version
+ * checked), its history, and the next command in the outbox. The command is published after that
+ * commit, so a reply can never overtake the state change that sent its command.
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition<any>>();
-  /** When delayed sends written by transactions that just committed become due. */
-  private readonly delayedSends: Date[] = [];
+  private readonly store = new SagaStore();
 
   constructor(
     private readonly orm: MikroORM,
-    private readonly outbox: Outbox,
     private readonly relay: OutboxRelay,
     private readonly logger: Logger,
   ) {}
@@ -54,71 +57,69 @@ export class SagaEngine {
     this.definitions.set(definition.name, definition);
   }
 
-  /** Starts a saga in its own transaction and publishes its first command. */
-  async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaInstance> {
-    const saga = await this.orm.em.fork().transactional((em) => this.startIn(em, definition, request));
-    this.afterCommit();
+  /** Starts a saga and publishes its first command. */
+  async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaRow> {
+    const { saga, outgoing } = await this.startIn(this.orm.em.fork(), definition, request);
+    void this.afterCommit(outgoing);
     return saga;
   }
 
   /**
-   * Starts a saga inside the caller's transaction (to commit it with something else, e.g. an idempotency
-   * key). The caller calls `afterCommit()` once the transaction has committed.
+   * Starts a saga with the caller's entity manager (inside its transaction, to commit it with something
+   * else, e.g. an idempotency key). The caller passes `outgoing` to `afterCommit()` once committed.
    */
-  async startIn<D>(em: EntityManager, definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaInstance> {
-    const sagaId = newMessageId();
+  async startIn<D>(em: EntityManager, definition: SagaDefinition<D>, request: StartSaga<D>): Promise<{ saga: SagaRow; outgoing: OutboxRow[] }> {
     const now = new Date();
     const transition = startSaga(definition, request.data, now, newMessageId());
-    const saga = em.create(SagaInstance, {
-      id: sagaId,
+    const saga: SagaRow = {
+      id: newMessageId(),
       type: definition.name,
       businessKey: request.businessKey,
       correlationId: request.correlationId,
       faultPlan: request.faultPlan ?? null,
       ...persisted(definition, transition.state),
+      version: 1,
       createdAt: now,
       updatedAt: now,
-    });
-    em.create(SagaEvent, { sagaId, at: now, step: null, kind: 'saga-started', messageId: null, messageType: null, outcome: null, detail: null });
-    await this.record(em, saga, transition, now, '');
-    this.logger.info({ sagaId, type: definition.name, businessKey: request.businessKey }, 'saga started');
-    return saga;
+    };
+    const started: SagaEventRow = { ...NO_EVENT_DETAIL, at: now, kind: 'saga-started' };
+    const outgoing = await this.store.insert(em, this.writeOf(saga, transition, now, '', [started]));
+    this.logger.debug({ sagaId: saga.id, type: definition.name, businessKey: request.businessKey }, 'saga started');
+    return { saga, outgoing };
   }
 
-  /** Publishes what committed transactions left in the outbox, now rather than at the next poll. */
-  afterCommit(): void {
-    this.relay.kick();
-    for (const when of this.delayedSends.splice(0)) this.relay.kickAt(when);
+  /** Publishes the commands a committed transition wrote to the outbox, now rather than at the next poll. */
+  afterCommit(outgoing: OutboxRow[]): Promise<void> {
+    return this.relay.dispatch(outgoing);
   }
 
   /**
    * A person's action from the console: `retry` sends the awaited command again now (or re-runs a failed
    * step or undo); `compensate` undoes a saga still before its pivot. Recorded in the saga's history.
    */
-  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<SagaInstance> {
-    const saga = await this.orm.em.fork().transactional(async (em) => {
-      const saga = await em.findOne(SagaInstance, sagaId);
+  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<SagaRow> {
+    const result = await this.orm.em.fork().transactional(async (em) => {
+      const saga = await this.store.load(em, sagaId, { lock: true });
       if (!saga) return null;
-      const definition = this.definitions.get(saga.type)!;
+      const definition = this.definitionOf(saga);
       const now = new Date();
       const transition =
         action === 'retry' ? retryNow(definition, stateOf(saga), now, newMessageId()) : forceCompensation(definition, stateOf(saga), now, newMessageId(), note);
-      em.create(SagaEvent, { sagaId, at: now, step: saga.awaiting?.step ?? null, kind: 'operator-action', messageId: null, messageType: null, outcome: action, detail: note });
+      const event: SagaEventRow = { ...NO_EVENT_DETAIL, at: now, step: saga.awaiting?.step ?? null, kind: 'operator-action', outcome: action, detail: note };
+      const version = saga.version;
       Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-      await this.record(em, saga, transition, now, '');
-      return saga;
+      return { saga, outgoing: await this.store.update(em, version, this.writeOf(saga, transition, now, '', [event])) };
     });
-    if (!saga) throw new SagaNotFoundError(`no saga ${sagaId}`);
-    this.afterCommit();
-    return saga;
+    if (!result) throw new SagaNotFoundError(`no saga ${sagaId}`);
+    await this.afterCommit(result.outgoing);
+    return result.saga;
   }
 
   /** Records something a person did about a saga (e.g. replayed or discarded one of its dead letters). */
   async recordOperatorAction(sagaId: string, action: string, detail: string, messageId: string | null = null): Promise<void> {
     const em = this.orm.em.fork();
-    if (!(await em.findOne(SagaInstance, sagaId))) return;
-    em.create(SagaEvent, { sagaId, at: new Date(), step: null, kind: 'operator-action', messageId, messageType: null, outcome: action, detail });
-    await em.flush();
+    if (!(await this.store.load(em, sagaId))) return;
+    await this.store.appendEvent(em, sagaId, { ...NO_EVENT_DETAIL, at: new Date(), kind: 'operator-action', messageId, outcome: action, detail });
   }
 
   /** The step a command type belongs to in a saga's definition (for showing a dead letter's step). */
@@ -135,30 +136,29 @@ export class SagaEngine {
    * Returns how many sagas it moved on.
    */
   async fireDueTimers(batchSize = 50): Promise<number> {
+    const outgoing: OutboxRow[] = [];
     const fired = await this.orm.em.fork().transactional(async (em) => {
-      const due = await em.execute<{ id: string }[]>(
-        `select id from "orchestrator"."saga" where timer_at <= now() order by timer_at limit ? for update skip locked`,
-        [batchSize],
-      );
       let moved = 0;
-      for (const { id } of due) {
-        const saga = await em.findOneOrFail(SagaInstance, id);
+      for (const saga of await this.store.claimDueTimers(em, batchSize)) {
         const definition = this.definitions.get(saga.type);
         if (!definition) continue;
         const now = new Date();
+        const version = saga.version;
         const transition = applyTimer(definition, stateOf(saga), now, newMessageId());
         if (!transition) {
+          // Nothing due after all (e.g. the reply came meanwhile): just move the timer on.
           saga.timerAt = nextTimerAt(definition, stateOf(saga));
+          await this.store.update(em, version, { saga, events: [], messages: [] });
           continue;
         }
         Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-        await this.record(em, saga, transition, now, '');
+        outgoing.push(...(await this.store.update(em, version, this.writeOf(saga, transition, now, ''))));
         this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
         moved++;
       }
       return moved;
     });
-    if (fired) this.afterCommit();
+    await this.afterCommit(outgoing);
     return fired;
   }
 
@@ -173,49 +173,57 @@ export class SagaEngine {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.orm.em.fork().transactional((em) => this.applyReplyOnce(em, reply, { ...kind, payload: payload.data }));
-        break;
+        const outgoing = await this.applyReplyOnce(this.orm.em.fork(), reply, { ...kind, payload: payload.data });
+        // The reply is acked once the next command is confirmed (or left to the outbox poll).
+        await this.afterCommit(outgoing);
+        return;
       } catch (error) {
-        if (!(error instanceof OptimisticLockError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        if (!(error instanceof SagaVersionConflict) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
     }
-    this.afterCommit();
   }
 
-  private async applyReplyOnce(em: EntityManager, reply: Envelope, outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown }) {
-    const saga = await em.findOne(SagaInstance, reply.sagaId);
+  private async applyReplyOnce(
+    em: EntityManager,
+    reply: Envelope,
+    outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown },
+  ): Promise<OutboxRow[]> {
+    const saga = await this.store.load(em, reply.sagaId);
     if (!saga) throw new PermanentError(`no saga ${reply.sagaId}`);
     const log = this.logger.child({ sagaId: saga.id, messageId: reply.messageId, type: reply.type });
     const now = new Date();
     const awaiting = saga.awaiting;
+    const about = { messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome };
     if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
       // Late, duplicated or out-of-order: the saga has moved on. Recorded, not applied.
       const detail = awaiting ? `awaiting ${awaiting.commandType} ${awaiting.messageId}` : `saga is ${saga.status}`;
-      em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'reply-ignored', messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome, detail });
+      await this.store.appendEvent(em, saga.id, { ...NO_EVENT_DETAIL, ...about, at: now, kind: 'reply-ignored', detail });
       log.info({ detail }, 'stale reply ignored');
-      return;
+      return [];
     }
-    const definition = this.definitions.get(saga.type);
-    if (!definition) throw new PermanentError(`no saga definition named ${saga.type}`);
+    const definition = this.definitionOf(saga);
     const transition = applyReply(definition, stateOf(saga), { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
-    em.create(SagaEvent, {
-      sagaId: saga.id,
-      at: now,
-      step: awaiting.step,
-      kind: 'reply-applied',
-      messageId: reply.messageId,
-      messageType: reply.type,
-      outcome: outcome.outcome,
-      detail: outcome.outcome === 'failed' ? `${(outcome.payload as FailureReply).code}: ${(outcome.payload as FailureReply).reason}` : null,
-    });
+    const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
+    const applied: SagaEventRow = { ...about, at: now, step: awaiting.step, kind: 'reply-applied', detail: failure ? `${failure.code}: ${failure.reason}` : null };
+    const version = saga.version;
     Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-    await this.record(em, saga, transition, now, reply.messageId);
-    log.info({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
+    const outgoing = await this.store.update(em, version, this.writeOf(saga, transition, now, reply.messageId, [applied]));
+    log.debug({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
+    if (FINAL_STATUSES.includes(saga.status)) log.info({ status: saga.status, businessKey: saga.businessKey, failureReason: saga.failureReason }, 'saga ended');
+    return outgoing;
   }
 
-  /** Writes what a transition sends (outbox) and ends (history), inside the caller's transaction. */
-  private async record(em: EntityManager, saga: SagaInstance, transition: Transition<unknown>, now: Date, causationId: string) {
+  private definitionOf(saga: SagaRow): SagaDefinition<any> {
+    const definition = this.definitions.get(saga.type);
+    if (!definition) throw new PermanentError(`no saga definition named ${saga.type}`);
+    return definition;
+  }
+
+  /** What a transition writes besides the saga row: its history (`first`, then what it sent and ended) and its command. */
+  private writeOf(saga: SagaRow, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEventRow[] = []): SagaWrite {
     const { send, state } = transition;
+    const events = [...first];
+    const messages: OutboxMessage[] = [];
     if (send) {
       const envelope: Envelope = {
         messageId: send.messageId,
@@ -234,19 +242,24 @@ export class SagaEngine {
       };
       const notBefore = send.delayMs > 0 ? new Date(now.getTime() + send.delayMs) : undefined;
       const detail = send.resend > 0 ? `resend ${send.resend}` : notBefore ? `after ${send.delayMs} ms` : null;
-      em.create(SagaEvent, { sagaId: saga.id, at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail });
-      await this.outbox.add(em, [{ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope, notBefore }]);
-      if (notBefore) this.delayedSends.push(notBefore);
+      events.push({ at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail });
+      messages.push({ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope, notBefore });
     }
     if (transition.timer) {
       const { kind, step, detail } = transition.timer;
-      em.create(SagaEvent, { sagaId: saga.id, at: now, step, kind, messageId: null, messageType: null, outcome: null, detail });
+      events.push({ ...NO_EVENT_DETAIL, at: now, step, kind, detail });
     }
-    if (FINAL_STATUSES.includes(state.status)) {
-      em.create(SagaEvent, { sagaId: saga.id, at: now, step: null, kind: 'saga-ended', messageId: null, messageType: null, outcome: state.status, detail: state.failureReason });
-    }
+    const ended = FINAL_STATUSES.includes(state.status);
+    if (ended) events.push({ ...NO_EVENT_DETAIL, at: now, kind: 'saga-ended', outcome: state.status, detail: state.failureReason });
+    // Delivered on commit to whoever LISTENs (the benchmark's closed loop), so nobody has to poll for the end.
+    const notify = ended
+      ? { channel: SAGA_ENDED_CHANNEL, payload: JSON.stringify({ sagaId: saga.id, type: saga.type, businessKey: saga.businessKey, status: state.status }) }
+      : undefined;
+    return { saga, events, messages, notify };
   }
 }
+
+const NO_EVENT_DETAIL = { step: null, messageId: null, messageType: null, outcome: null, detail: null } as const;
 
 /** What the participant's reply says about its attempts (see the consumer's delayed retries). */
 function attemptsOf(reply: Envelope): { attempts: number; failures: { at: string; error: string }[] } {
@@ -263,7 +276,7 @@ const persisted = (definition: SagaDefinition<any>, state: SagaState<unknown>) =
   timerAt: nextTimerAt(definition, state),
 });
 
-const stateOf = (saga: SagaInstance): SagaState<unknown> => ({
+const stateOf = (saga: SagaRow): SagaState<unknown> => ({
   status: saga.status,
   data: saga.data,
   steps: saga.steps,
