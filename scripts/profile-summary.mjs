@@ -1,10 +1,10 @@
 // Summarises V8 .cpuprofile files (from `node --cpu-prof`): self time by package and by function, and
 // with --callers <function name>, which call paths lead to it.
-//   node scripts/profile-summary.mjs <file.cpuprofile>... [--top 25] [--callers writeBuffer]
+//   node scripts/profile-summary.mjs <file.cpuprofile>... [--top 25] [--callers writeBuffer] [--skip-ms 5000]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, callers: { type: 'string' }, inclusive: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, callers: { type: 'string' }, inclusive: { type: 'string' }, 'skip-ms': { type: 'string', default: '0' } } });
 const TOP = Number(values.top);
 
 /** node_modules/<pkg> (scoped too), our workspace folder, node: internals, or what V8 calls it. */
@@ -21,7 +21,12 @@ for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map();
-  profile.samples.forEach((id, index) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  // --skip-ms: leave out the first milliseconds (start-up: module loading, migrations).
+  let clock = 0;
+  profile.samples.forEach((id, index) => {
+    clock += profile.timeDeltas[index] ?? 0;
+    if (clock / 1000 >= Number(values['skip-ms'])) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byPackage = new Map();
   const byFunction = new Map();
