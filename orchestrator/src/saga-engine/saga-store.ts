@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { OutboxMessage, OutboxRow } from '@sagaflow/shared';
+import { type OutboxMessage, type OutboxRow, sql } from '@sagaflow/shared';
 import type { FaultPlan } from '@sagaflow/shared';
 import type { SagaEventKind } from './saga.entities.js';
 import type { Awaiting, SagaStatus, StepState } from './saga-state.js';
@@ -60,13 +60,13 @@ const SELECT_SAGA = `select id, type, business_key, correlation_id, status, data
  */
 export class SagaStore {
   async load(em: EntityManager, sagaId: string, { lock = false } = {}): Promise<SagaRow | null> {
-    const rows = await em.execute<Record<string, unknown>[]>(`${SELECT_SAGA} where id = ?${lock ? ' for update' : ''}`, [sagaId]);
+    const rows = await sql<Record<string, unknown>>(em, `${SELECT_SAGA} where id = ?${lock ? ' for update' : ''}`, [sagaId]);
     return rows[0] ? toSaga(rows[0]) : null;
   }
 
   /** Claims sagas whose timer is due (FOR UPDATE SKIP LOCKED: instances share them); call inside a transaction. */
   async claimDueTimers(em: EntityManager, limit: number): Promise<SagaRow[]> {
-    const rows = await em.execute<Record<string, unknown>[]>(`${SELECT_SAGA} where timer_at <= now() order by timer_at limit ? for update skip locked`, [limit]);
+    const rows = await sql<Record<string, unknown>>(em, `${SELECT_SAGA} where timer_at <= now() order by timer_at limit ? for update skip locked`, [limit]);
     return rows.map(toSaga);
   }
 
@@ -103,7 +103,7 @@ export class SagaStore {
 
   /** Only a history line (e.g. a stale reply ignored), without touching the saga. */
   async appendEvent(em: EntityManager, sagaId: string, event: SagaEventRow): Promise<void> {
-    await em.execute(`insert into ${EVENTS} (saga_id, at, step, kind, message_id, message_type, outcome, detail) values (?, ?, ?, ?, ?, ?, ?, ?)`, [
+    await sql(em, `insert into ${EVENTS} (saga_id, at, step, kind, message_id, message_type, outcome, detail) values (?, ?, ?, ?, ?, ?, ?, ?)`, [
       sagaId, ...eventValues(event),
     ]);
   }
@@ -124,7 +124,8 @@ export class SagaStore {
     const ids = write.messages.length ? `(select coalesce(array_agg(id order by id), '{}') from sent)` : `'{}'::bigint[]`;
     const notify = write.notify ? `, (select pg_notify(?, ?) from saved) as notified` : '';
     if (write.notify) params.push(write.notify.channel, write.notify.payload);
-    const rows = await em.execute<{ saved: number; ids: string[] }[]>(
+    const rows = await sql<{ saved: number; ids: string[] }>(
+      em,
       `${parts.join(', ')} select (select count(*) from saved)::int as saved, ${ids} as ids${notify}`,
       params,
     );

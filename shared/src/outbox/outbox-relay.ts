@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Envelope } from '../contracts/envelope.js';
+import { sql } from '../database/sql.js';
 import type { Publisher } from '../messaging/publisher.js';
 import type { Outbox, OutboxRow } from './outbox.js';
 
@@ -110,7 +111,7 @@ export class OutboxRelay {
     const ids = this.toMark.splice(0);
     if (ids.length === 0) return;
     try {
-      await this.options.em.fork().execute(markSql(this.options.outbox, ids.length), ids);
+      await sql(this.options.em.fork(), markSql(this.options.outbox), [ids]);
     } catch (error) {
       // Unmarked rows would be published again by the poll (harmless); try again later.
       this.toMark.push(...ids);
@@ -131,7 +132,8 @@ export class OutboxRelay {
   private async publishBatch(limit: number, graceMs: number): Promise<number> {
     const { em, outbox, publisher } = this.options;
     return em.fork().transactional(async (tx) => {
-      const rows = await tx.execute<{ id: string; exchange: string; routing_key: string; envelope: Envelope }[]>(
+      const rows = await sql<{ id: string; exchange: string; routing_key: string; envelope: Envelope }>(
+        tx,
         `select id, exchange, routing_key, envelope from ${outbox.table}
          where published_at is null and coalesce(not_before, created_at + ? * interval '1 millisecond') <= now()
          order by id limit ? for update skip locked`,
@@ -140,7 +142,7 @@ export class OutboxRelay {
       if (rows.length === 0) return 0;
       // One channel keeps publish order; all confirms are awaited before the rows are marked.
       await Promise.all(rows.map((row) => publisher.publish(row.exchange, row.routing_key, row.envelope)));
-      await tx.execute(markSql(outbox, rows.length), rows.map((row) => row.id));
+      await sql(tx, markSql(outbox), [rows.map((row) => row.id)]);
       return rows.length;
     });
   }
@@ -148,11 +150,11 @@ export class OutboxRelay {
   private async cleanUp(retentionMs: number): Promise<void> {
     const { em, outbox, logger } = this.options;
     try {
-      await em.fork().execute(`delete from ${outbox.table} where published_at < now() - (? * interval '1 millisecond')`, [retentionMs]);
+      await sql(em.fork(), `delete from ${outbox.table} where published_at < now() - (? * interval '1 millisecond')`, [retentionMs]);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'outbox clean-up failed');
     }
   }
 }
 
-const markSql = (outbox: Outbox, count: number) => `update ${outbox.table} set published_at = now() where id in (${new Array(count).fill('?').join(', ')})`;
+const markSql = (outbox: Outbox) => `update ${outbox.table} set published_at = now() where id = any(?::bigint[])`;

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Envelope } from '../contracts/envelope.js';
+import { sql } from '../database/sql.js';
 
 /**
  * The transactional outbox: messages are written in the same transaction as the state change that
@@ -46,7 +47,8 @@ export class Outbox {
   async add(em: EntityManager, messages: OutboxMessage[]): Promise<OutboxRow[]> {
     if (messages.length === 0) return [];
     const values = messages.map(() => '(?, ?, ?, ?, ?)').join(', ');
-    const rows = await em.execute<{ id: string }[]>(
+    const rows = await sql<{ id: string }>(
+      em,
       `insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before) values ${values} returning id`,
       messages.flatMap((message) => [
         message.envelope.messageId,

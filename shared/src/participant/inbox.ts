@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Envelope } from '../contracts/envelope.js';
+import { sql } from '../database/sql.js';
 
 /**
  * The inbox: one row per command a service has processed, written in the same transaction as the
@@ -27,7 +28,7 @@ export class Inbox {
    * here until the first commits, then finds the row taken. False when the command was processed already.
    */
   async claim(em: EntityManager, command: Envelope): Promise<boolean> {
-    const rows = await em.execute<{ message_id: string }[]>(
+    const rows = await sql<{ message_id: string }>(em,
       `insert into ${this.table} (message_id, message_type, saga_id) values (?, ?, ?) on conflict do nothing returning message_id`,
       [command.messageId, command.type, command.sagaId],
     );
@@ -35,11 +36,11 @@ export class Inbox {
   }
 
   async recordReply(em: EntityManager, command: Envelope, reply: Envelope): Promise<void> {
-    await em.execute(`update ${this.table} set reply = ? where message_id = ?`, [JSON.stringify(reply), command.messageId]);
+    await sql(em, `update ${this.table} set reply = ? where message_id = ?`, [JSON.stringify(reply), command.messageId]);
   }
 
   async replyTo(em: EntityManager, messageId: string): Promise<Envelope | undefined> {
-    const rows = await em.execute<{ reply: Envelope | null }[]>(`select reply from ${this.table} where message_id = ?`, [messageId]);
+    const rows = await sql<{ reply: Envelope | null }>(em, `select reply from ${this.table} where message_id = ?`, [messageId]);
     return rows[0]?.reply ?? undefined;
   }
 }
