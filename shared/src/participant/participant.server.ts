@@ -43,6 +43,7 @@ class RollbackWith {
 export class ParticipantServer extends Server implements CustomTransportStrategy {
   private readonly inbox: Inbox;
   private readonly consumers: Consumer[] = [];
+  private readonly handlers = new Map<string, ReturnType<Server['getHandlerByPattern']>>();
 
   constructor(private readonly options: ParticipantServerOptions) {
     super();
@@ -70,10 +71,16 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     return this.options.broker as T;
   }
 
+  /** Nest's lookup parses the pattern on every call; the handlers are fixed once listening, so look each type up once. */
+  private handlerFor(type: string) {
+    if (!this.handlers.has(type)) this.handlers.set(type, this.getHandlerByPattern(type));
+    return this.handlers.get(type);
+  }
+
   private async handleCommand(message: ConsumeMessage): Promise<void> {
     const command = decode(message);
     const contract = COMMANDS.get(command.type);
-    const handler = this.getHandlerByPattern(command.type);
+    const handler = this.handlerFor(command.type);
     if (!contract || contract.service !== this.options.service || !handler) {
       throw new DeadLetterError('unknown-type', `${this.options.service} has no handler for ${command.type}`);
     }
@@ -144,7 +151,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
   private async handleQuery(message: ConsumeMessage): Promise<void> {
     const { replyTo, correlationId, type } = message.properties;
     const contract = QUERIES.get(String(type));
-    const handler = contract && this.getHandlerByPattern(contract.type);
+    const handler = contract && this.handlerFor(contract.type);
     if (!contract || !handler) throw new DeadLetterError('unknown-type', `${this.options.service} answers no query ${type}`);
     if (!replyTo) throw new DeadLetterError('malformed', 'query without reply-to');
     let payload: unknown;
