@@ -6,11 +6,12 @@
 //   options: --levels list (1,16,64,256)  --secs per level (15)  --warmup s (3)  --decline share (0.1)
 //            --instances N: N of each process, side by side (1)  --no-bare: skip the reference
 //            --target URL --database URL: drive a system already running instead of starting one
+//            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
 // records. Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,7 @@ const { values: options } = parseArgs({
     decline: { type: 'string', default: '0.1' },
     instances: { type: 'string', default: '1' },
     'no-bare': { type: 'boolean', default: false },
+    'bare-dir': { type: 'string' },
     target: { type: 'string' },
     database: { type: 'string' },
     out: { type: 'string', default: 'bench-results' },
@@ -38,7 +40,11 @@ const WARMUP = Number(options.warmup);
 const DECLINE = Number(options.decline);
 const INSTANCES = Number(options.instances);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BARE_DIR = join(ROOT, '..', 'shared', 'bench');
+const BARE_DIR = options['bare-dir'] ?? process.env.BARE_BENCH_DIR ?? join(ROOT, '..', 'shared', 'bench');
+if (!options['no-bare'] && !existsSync(join(BARE_DIR, 'bare-saga.mjs'))) {
+  console.error(`The bare reference is not at ${BARE_DIR}/bare-saga.mjs: pass --bare-dir <folder> (or BARE_BENCH_DIR), or --no-bare.`);
+  process.exit(2);
+}
 const SKUS = Array.from({ length: 100 }, (_, index) => `SKU-BENCH-${index}`);
 const FINAL = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
 

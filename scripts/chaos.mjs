@@ -6,6 +6,7 @@
 //   options: --orders N (400)  --rate orders/s (8)  --seed N (42)  --faults list (kill,broker,postgres,plans;
 //            add broker-restart to restart the RabbitMQ node too — it stops every vhost on the machine)
 //            --interval ms between disruptions (4000)  --settle-timeout s (180)
+//            --plan-share: the share of orders that carry a fault plan (0.2); a sixth of those crash a service
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +28,7 @@ const { values: options } = parseArgs({
     faults: { type: 'string', default: 'kill,broker,postgres,plans' },
     interval: { type: 'string', default: '4000' },
     'settle-timeout': { type: 'string', default: '180' },
+    'plan-share': { type: 'string', default: '0.2' },
   },
 });
 const ORDERS = Number(options.orders);
@@ -34,6 +36,7 @@ const RATE = Number(options.rate);
 const SEED = Number(options.seed);
 const FAULTS = new Set(options.faults.split(','));
 const INTERVAL_MS = Number(options.interval);
+const PLAN_SHARE = Number(options['plan-share']);
 const SKUS = ['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE'];
 const STEPS = ['order.create', 'inventory.reserve', 'payment.charge', 'order.confirm', 'notification.send'];
 const PLAN_KINDS = [
@@ -62,7 +65,7 @@ const pick = (list) => list[Math.floor(random() * list.length)];
 // Everything decided up front from the seed: the orders, and the disruptions (at which moment, what, whom).
 const orders = Array.from({ length: ORDERS }, (_, index) => {
   const declined = random() < 0.1;
-  const plan = FAULTS.has('plans') && random() < 0.2 ? { [pick(declined ? STEPS.slice(0, 3) : STEPS)]: pick(PLAN_KINDS) } : undefined;
+  const plan = FAULTS.has('plans') && random() < PLAN_SHARE ? { [pick(declined ? STEPS.slice(0, 3) : STEPS)]: pick(PLAN_KINDS) } : undefined;
   // 'fail' before the pivot cancels the order; it is part of the mix too.
   if (plan && random() < 0.15) plan[pick(STEPS.slice(0, 3))] = { fail: 'chaos' };
   return {

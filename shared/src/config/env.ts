@@ -7,6 +7,8 @@ export const BaseEnv = z.object({
   /** quorum (replicated, the default) or classic. Every process must agree. */
   QUEUE_TYPE: z.enum(['quorum', 'classic']).default('quorum'),
   PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
+  /** PostgreSQL connections per process. */
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */
   RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   /** Honour fault plans carried by orders (tests and demos only). Off: an order with a plan is refused. */

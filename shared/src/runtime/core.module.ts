@@ -45,7 +45,7 @@ export class SagaflowCoreModule {
             entities: options.entities,
             extensions: [Migrator],
             migrations: { migrationsList: options.migrations, snapshot: false, tableName: 'mikro_orm_migrations' },
-            pool: { min: 1, max: 10 },
+            pool: { min: 1, max: env.DB_POOL_SIZE },
             allowGlobalContext: false,
           }),
         ),
