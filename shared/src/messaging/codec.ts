@@ -33,8 +33,8 @@ const required = (value: unknown, name: string): string => {
   return value;
 };
 
-/** Reads an envelope back; throws MalformedMessageError naming what is wrong. */
-export function decode(message: ConsumeMessage): Envelope {
+/** Reads an envelope back (from a delivery or a basic.get); throws MalformedMessageError naming what is wrong. */
+export function decode(message: Pick<ConsumeMessage, 'content' | 'properties'>): Envelope {
   const { properties } = message;
   const headers = properties.headers ?? {};
   const schemaVersion = Number(headers[HEADERS.schemaVersion] ?? SCHEMA_VERSION);

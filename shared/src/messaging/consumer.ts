@@ -5,11 +5,19 @@ import { HEADERS } from '../contracts/envelope.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import { MalformedMessageError } from './codec.js';
-import { DeadLetterError, isConnectionFailure } from './errors.js';
+import { DeadLetterError, isConnectionFailure, isTransactionConflict } from './errors.js';
 import type { Publisher } from './publisher.js';
 
 /** Handles one message; resolves once its effects are durable. Throw DeadLetterError (or MalformedMessageError) to dead-letter it. */
 export type MessageHandler = (message: ConsumeMessage) => Promise<void>;
+
+/**
+ * Handles several messages at once (e.g. in one transaction) and says, per message, how it went: nothing
+ * (done: ack it) or the error, treated as the single handler's would be. Throwing fails the whole batch:
+ * an outage or a conflict is waited out and the batch runs again; anything else falls back to the
+ * single handler, one message at a time.
+ */
+export type BatchHandler = (messages: ConsumeMessage[]) => Promise<(Error | undefined)[]>;
 
 export interface ConsumerOptions {
   queue: string;
@@ -18,6 +26,8 @@ export interface ConsumerOptions {
   /** Retries for messages that carry no `x-retry-policy` header; null: the queue has no retry queues, dead-letter at once. */
   retryPolicy: RetryPolicy | null;
   handler: MessageHandler;
+  /** Take the messages waiting in hand as batches (at most `prefetch`), one batch at a time. */
+  batchHandler?: BatchHandler;
   publisher: Publisher;
   logger: Logger;
   /** Declares what the consumer needs before it starts (run on every reconnect). */
@@ -44,6 +54,9 @@ export class Consumer {
   private stopping = false;
   private readonly closedChannels = new WeakSet<Channel>();
   private closing?: Promise<void>;
+  /** Batch mode: messages delivered and not yet taken into a batch, and whether a batch is running. */
+  private waiting: { channel: Channel; message: ConsumeMessage }[] = [];
+  private batchRunning = false;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -58,9 +71,7 @@ export class Consumer {
         channel.once('close', () => this.closedChannels.add(channel));
         await channel.prefetch(options.prefetch);
         // Acks go to the channel the message came on: after a reconnect the broker has requeued it anyway.
-        await channel.consume(options.queue, (message) => message && this.track(this.onMessage(channel, message)), {
-          noAck: false,
-        });
+        await channel.consume(options.queue, (message) => message && this.receive(channel, message), { noAck: false });
       },
     });
   }
@@ -80,6 +91,62 @@ export class Consumer {
     return this.closing;
   }
 
+  private receive(channel: Channel, message: ConsumeMessage): void {
+    if (!this.options.batchHandler) return this.track(this.onMessage(channel, message));
+    this.waiting.push({ channel, message });
+    this.nextBatch();
+  }
+
+  /** Starts a batch with what is waiting unless one is running; what arrives meanwhile makes the next one. */
+  private nextBatch(): void {
+    if (this.batchRunning || this.stopping) return;
+    // Messages of a channel that closed were requeued by the broker: drop them.
+    const open = this.waiting.filter(({ channel }) => !this.closedChannels.has(channel));
+    if (open.length === 0) {
+      this.waiting = [];
+      return;
+    }
+    const batch = open.slice(0, this.options.prefetch);
+    this.waiting = open.slice(batch.length);
+    this.batchRunning = true;
+    this.track(
+      this.onBatch(batch).finally(() => {
+        this.batchRunning = false;
+        this.nextBatch();
+      }),
+    );
+  }
+
+  private async onBatch(batch: { channel: Channel; message: ConsumeMessage }[]): Promise<void> {
+    const { logger, queue } = this.options;
+    let outcomes: (Error | undefined)[] | null = null;
+    for (let outages = 1; ; outages++) {
+      try {
+        outcomes = await this.options.batchHandler!(batch.map(({ message }) => message));
+        break;
+      } catch (error) {
+        if (this.stopping || batch.every(({ channel }) => this.closedChannels.has(channel))) {
+          for (const { channel, message } of batch) settle(() => channel.nack(message, false, true));
+          return;
+        }
+        if (!isConnectionFailure(error) && !isTransactionConflict(error)) {
+          logger.warn({ queue, size: batch.length, err: errorText(error) }, 'batch failed; handling its messages one by one');
+          break;
+        }
+        logger.warn({ queue, size: batch.length, outages, err: errorText(error) }, 'batch could not commit; retrying');
+        await delay(Math.min(100 * 2 ** outages, 5_000));
+      }
+    }
+    await Promise.all(
+      batch.map(({ channel, message }, index) => {
+        if (!outcomes) return this.onMessage(channel, message);
+        const error = outcomes[index];
+        if (!error) return settle(() => channel.ack(message));
+        return this.onFailure(channel, message, error);
+      }),
+    );
+  }
+
   private track(work: Promise<void>): void {
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
@@ -94,17 +161,8 @@ export class Consumer {
         settle(() => channel.ack(message));
         return;
       } catch (error) {
-        if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
-          await this.deadLetter(channel, message, error.reason, error.message);
-          return;
-        }
-        if (this.stopping || this.closedChannels.has(channel)) {
-          // Shutting down, or the channel is gone: the broker gives the message to a consumer again.
-          settle(() => channel.nack(message, false, true));
-          return;
-        }
-        if (!isConnectionFailure(error)) {
-          await this.retryLater(channel, message, errorText(error));
+        if (!isConnectionFailure(error) || this.stopping || this.closedChannels.has(channel)) {
+          await this.onFailure(channel, message, error);
           return;
         }
         // Unacked while we wait: a crash meanwhile returns the message to the queue.
@@ -112,6 +170,20 @@ export class Consumer {
         await delay(Math.min(100 * 2 ** outages, 5_000));
       }
     }
+  }
+
+  /** A handler failed on this message: dead-letter it, leave it to the broker, or retry it later. */
+  private async onFailure(channel: Channel, message: ConsumeMessage, error: unknown): Promise<void> {
+    if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
+      await this.deadLetter(channel, message, error.reason, error.message);
+      return;
+    }
+    if (this.stopping || this.closedChannels.has(channel)) {
+      // Shutting down, or the channel is gone: the broker gives the message to a consumer again.
+      settle(() => channel.nack(message, false, true));
+      return;
+    }
+    await this.retryLater(channel, message, errorText(error));
   }
 
   /** Parks the message in a delay queue for its next attempt, or dead-letters it after the last one. */

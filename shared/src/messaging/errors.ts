@@ -58,3 +58,11 @@ export function isConnectionFailure(error: unknown): boolean {
   }
   return false;
 }
+
+/** PostgreSQL gave up a transaction because of another one (deadlock, serialization): run it again. */
+export function isTransactionConflict(error: unknown): boolean {
+  for (let current = error as any, depth = 0; current && depth < 5; current = current.cause, depth++) {
+    if (current.code === '40P01' || current.code === '40001') return true;
+  }
+  return false;
+}

@@ -43,4 +43,41 @@ export class Inbox {
     const rows = await sql<{ reply: Envelope | null }>(em, `select reply from ${this.table} where message_id = ?`, [messageId]);
     return rows[0]?.reply ?? undefined;
   }
+
+  /**
+   * Claims a batch of commands at once (sorted, so two batches never wait on each other in opposite
+   * orders). Returns the message ids claimed now; the others were processed before.
+   */
+  async claimAll(em: EntityManager, commands: Envelope[]): Promise<Set<string>> {
+    const sorted = [...commands].sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
+    const rows = await sql<{ message_id: string }>(
+      em,
+      `insert into ${this.table} (message_id, message_type, saga_id)
+       select * from unnest(?::uuid[], ?::text[], ?::uuid[]) on conflict do nothing returning message_id`,
+      [sorted.map((c) => c.messageId), sorted.map((c) => c.type), sorted.map((c) => c.sagaId)],
+    );
+    return new Set(rows.map((row) => row.message_id));
+  }
+
+  /** Gives claims back (their commands failed and will be retried), inside the batch's transaction. */
+  async unclaim(em: EntityManager, messageIds: string[]): Promise<void> {
+    if (messageIds.length) await sql(em, `delete from ${this.table} where message_id = any(?::uuid[])`, [messageIds]);
+  }
+
+  async recordReplies(em: EntityManager, replies: { messageId: string; reply: Envelope }[]): Promise<void> {
+    if (replies.length === 0) return;
+    await sql(
+      em,
+      `update ${this.table} as inbox set reply = given.reply
+       from unnest(?::uuid[], ?::jsonb[]) as given(message_id, reply) where inbox.message_id = given.message_id`,
+      [replies.map((r) => r.messageId), replies.map((r) => JSON.stringify(r.reply))],
+    );
+  }
+
+  /** The stored replies of these commands, by message id. */
+  async repliesTo(em: EntityManager, messageIds: string[]): Promise<Map<string, Envelope>> {
+    if (messageIds.length === 0) return new Map();
+    const rows = await sql<{ message_id: string; reply: Envelope | null }>(em, `select message_id, reply from ${this.table} where message_id = any(?::uuid[])`, [messageIds]);
+    return new Map(rows.filter((row) => row.reply).map((row) => [row.message_id, row.reply!]));
+  }
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
 import { DEFAULT_RETRY_POLICY } from '../contracts/retry-policy.js';
 import { connectBroker } from '../messaging/connection.js';
-import { Consumer, type MessageHandler } from '../messaging/consumer.js';
+import { type BatchHandler, Consumer, type MessageHandler } from '../messaging/consumer.js';
 import { Publisher } from '../messaging/publisher.js';
 import { declareTopology } from '../topology/declare.js';
 import { buildTopology } from '../topology/topology.js';
@@ -30,11 +30,15 @@ export class Broker {
     this.publisher = new Publisher(this.connection, name, this.declare);
   }
 
-  /** Consumes a queue; `retries: false` for queues without delay queues (queries), whose failures are not retried. */
-  consume(queue: string, handler: MessageHandler, { retries = true }: { retries?: boolean } = {}): Consumer {
+  /**
+   * Consumes a queue; `retries: false` for queues without delay queues (queries), whose failures are not
+   * retried; `batch` to take the messages in hand as batches (see Consumer).
+   */
+  consume(queue: string, handler: MessageHandler, { retries = true, batch }: { retries?: boolean; batch?: BatchHandler } = {}): Consumer {
     const consumer = new Consumer(this.connection, {
       queue,
       handler,
+      batchHandler: batch,
       prefetch: this.env.PREFETCH,
       retryPolicy: retries ? { ...DEFAULT_RETRY_POLICY, attempts: this.env.RETRY_ATTEMPTS } : null,
       publisher: this.publisher,

@@ -1,9 +1,9 @@
 /**
- * Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs` with the last
- * reason. Tests wait for outcomes this way, never by sleeping "long enough".
+ * Polls `probe` until it returns a value other than undefined or false, or throws after `timeoutMs` with
+ * the last reason. Tests wait for outcomes this way, never by sleeping "long enough".
  */
 export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined | false>,
   { timeoutMs = 20_000, intervalMs = 50, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -11,7 +11,7 @@ export async function eventually<T>(
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined) return value;
+      if (value !== undefined && value !== false) return value;
     } catch (error) {
       lastError = error;
     }

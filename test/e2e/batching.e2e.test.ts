@@ -1,0 +1,95 @@
+// A service takes the commands in hand as a batch: one transaction, each handler in a savepoint. A backlog is
+// built while the inventory service is down, then it starts and must answer every command as it would one by
+// one: a failure reply undoes only its own command's changes, a duplicate gets the same reply, a bad payload
+// is dead-lettered, and the rest commit together.
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { fileURLToPath } from 'node:url';
+import { newMessageId, SCHEMA_VERSION, type Envelope } from '../../shared/src/contracts/envelope.js';
+import { decode, encode } from '../../shared/src/messaging/codec.js';
+import { EXCHANGES } from '../../shared/src/topology/topology.js';
+import { eventually, type IsolatedSystem, query, startIsolatedSystem } from '../../shared/src/testkit/index.js';
+
+let isolated: IsolatedSystem;
+let connection: ChannelModel;
+let channel: ConfirmChannel;
+
+beforeAll(async () => {
+  isolated = await startIsolatedSystem({
+    prefix: 'sagaflow_batch',
+    rootDir: fileURLToPath(new URL('../..', import.meta.url)),
+    logDir: `${process.env.SAGAFLOW_LOG_DIR}/batching`,
+  });
+  connection = await amqplib.connect(isolated.environment.amqpUrl);
+  channel = await connection.createConfirmChannel();
+}, 120_000);
+
+afterAll(async () => {
+  await connection?.close();
+  await isolated?.dispose();
+});
+
+const reserve = (orderId: string, items: { sku: string; quantity: number }[], payload: unknown = { orderId, items }): Envelope => ({
+  messageId: newMessageId(),
+  type: 'inventory.reserve',
+  sagaId: newMessageId(),
+  correlationId: orderId,
+  causationId: '',
+  schemaVersion: SCHEMA_VERSION,
+  payload,
+});
+
+test('a backlog of commands is handled in few transactions, each command answered as if alone', async () => {
+  const { system, environment, client } = isolated;
+  const before = await client.stock('SKU-COFFEE');
+  // The orchestrator is stopped too, so the replies stay in its queue for the test to read.
+  await system.kill('orchestrator');
+  await system.kill('inventory');
+
+  const good = Array.from({ length: 20 }, () => reserve(newMessageId(), [{ sku: 'SKU-COFFEE', quantity: 1 }]));
+  // The first line fits, the second cannot: the whole command must leave no trace.
+  const partly = reserve(newMessageId(), [
+    { sku: 'SKU-COFFEE', quantity: 1 },
+    { sku: 'SKU-SOLDOUT', quantity: 1 },
+  ]);
+  const invalid = reserve(newMessageId(), [], { orderId: 'not-a-uuid' });
+  const commands = [...good.slice(0, 10), partly, good[3], invalid, ...good.slice(10)]; // good[3] twice
+  for (const command of commands) {
+    const { content, options } = encode(command, 'batching-test');
+    channel.publish(EXCHANGES.commands, command.type, content, options);
+  }
+  await channel.waitForConfirms();
+  await system.startProcess('inventory');
+
+  // Every valid command answered once per delivery: 20 good + the partial one + the duplicate.
+  const replies: Envelope[] = [];
+  await eventually(
+    async () => {
+      for (let message = await channel.get('orchestrator.replies'); message; message = await channel.get('orchestrator.replies')) {
+        replies.push(decode(message));
+        channel.ack(message);
+      }
+      return replies.length >= 22;
+    },
+    { timeoutMs: 30_000, what: 'the replies of the backlog' },
+  );
+  const succeeded = replies.filter((reply) => reply.type === 'inventory.reserve.succeeded');
+  expect(succeeded.map((reply) => reply.causationId).sort()).toEqual([...good.map((command) => command.messageId), good[3].messageId].sort());
+  // The duplicate got the very same reply (same message id).
+  const forDuplicate = succeeded.filter((reply) => reply.causationId === good[3].messageId);
+  expect(new Set(forDuplicate.map((reply) => reply.messageId)).size).toBe(1);
+  expect(replies.filter((reply) => reply.type === 'inventory.reserve.failed').map((reply) => reply.causationId)).toEqual([partly.messageId]);
+
+  // Exactly the 20 good reservations hold stock: the failed command's first line was rolled back.
+  await system.startProcess('orchestrator');
+  expect((await client.stock('SKU-COFFEE')).available).toBe(before.available - 20);
+  // The invalid one is in the .dlq, with its reason.
+  await eventually(async () => (await channel.checkQueue('inventory.commands.dlq')).messageCount === 1, { timeoutMs: 10_000, what: 'the dead letter' });
+
+  // Batched: far fewer transactions than commands (the inbox row's processed_at is its transaction's start).
+  const [{ transactions }] = await query<{ transactions: number }>(
+    environment.databaseUrl,
+    `select count(distinct processed_at)::int as transactions from inventory.inbox where message_id = any($1::uuid[])`,
+    [commands.map((command) => command.messageId)],
+  );
+  expect(transactions).toBeLessThan(10);
+}, 120_000);
