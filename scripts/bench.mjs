@@ -10,14 +10,14 @@
 //            --out dir (bench-results)  --log-level (info)
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
 // records. Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { startIsolatedSystem } from '../shared/dist/testkit/index.js';
+import { seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -273,17 +273,6 @@ function markdown({ ours, bare, rss, meta }) {
   return lines.join('\n');
 }
 
-function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const calibration = (() => {
   const start = performance.now();
   let x = 0;
@@ -301,7 +290,7 @@ try {
   await listener.connect();
   await listener.query('listen sagaflow_saga_ended');
   const waitForEnd = endWatcher(listener);
-  const random = mulberry32(2026);
+  const random = seededRandom(2026);
   for (const level of LEVELS) {
     const result = await runLevel(system, db, waitForEnd, level, random);
     log(`ours C=${level}: ${f1(result.sagasPerSecond)} sagas/s, p50 ${f1(result.latencyMs.p50)} p99 ${f1(result.latencyMs.p99)} ms, cpu ${JSON.stringify(result.cpuPercentOfOneCore, (key, value) => (typeof value === 'number' ? Math.round(value) : value))}`);

@@ -15,6 +15,7 @@ import {
   checkInvariants,
   eventually,
   PROCESSES,
+  seededRandom,
   snapshotStock,
   startIsolatedSystem,
   terminateBackends,
@@ -48,18 +49,7 @@ const PLAN_KINDS = [
   { 'duplicate-reply': true },
 ];
 
-/** mulberry32: a small seeded PRNG, so the same seed gives the same orders and the same schedule. */
-function prng(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = seededRandom(SEED);
 const pick = (list) => list[Math.floor(random() * list.length)];
 
 // Everything decided up front from the seed: the orders, and the disruptions (at which moment, what, whom).

@@ -7,3 +7,4 @@ export * from './tcp-proxy.js';
 export * from './database-admin.js';
 export * from './invariants.js';
 export * from './isolated-system.js';
+export * from './seeded-random.js';
