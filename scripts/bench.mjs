@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { FINAL_SAGA_STATUSES } from '../shared/dist/contracts/index.js';
 import { seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({
@@ -46,7 +47,6 @@ if (!options['no-bare'] && !existsSync(join(BARE_DIR, 'bare-saga.mjs'))) {
   process.exit(2);
 }
 const SKUS = Array.from({ length: 100 }, (_, index) => `SKU-BENCH-${index}`);
-const FINAL = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
@@ -132,7 +132,7 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
   const { rows } = await db.query(
     `select status, extract(epoch from (updated_at - created_at)) * 1000 as ms from orchestrator.saga
      where updated_at >= $1 and updated_at < $2 and status = any($3)`,
-    [windowStart, windowEnd, FINAL],
+    [windowStart, windowEnd, FINAL_SAGA_STATUSES],
   );
   const latencies = rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
   const seconds = (windowEnd - windowStart) / 1000;

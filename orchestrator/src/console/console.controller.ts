@@ -1,10 +1,11 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import type { SagaStatus } from '@sagaflow/shared';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
 import { SagaNotFoundError } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
-import { NotAllowedError, type SagaStatus } from '../saga-engine/saga-state.js';
+import { NotAllowedError } from '../saga-engine/saga-state.js';
 import { SagaInstance } from '../saga-engine/saga.entities.js';
 import { toOrderView } from '../orders/order.view.js';
 import { DeadLetters } from './dead-letters.js';

@@ -1,7 +1,7 @@
-import type { OrderLine, OrderStatus } from '@sagaflow/shared';
+import type { OrderLine, OrderStatus, SagaStatus } from '@sagaflow/shared';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import type { SagaEvent, SagaInstance } from '../saga-engine/saga.entities.js';
-import type { SagaStatus, StepState } from '../saga-engine/saga-state.js';
+import type { StepState } from '../saga-engine/saga-state.js';
 
 /** An order as the API shows it: the order and the saga that carries it. Amounts in minor units. */
 export interface OrderView {

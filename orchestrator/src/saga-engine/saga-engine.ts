@@ -11,6 +11,7 @@ import {
   PermanentError,
   SCHEMA_VERSION,
   DeadLetterError,
+  FINAL_SAGA_STATUSES,
   type Envelope,
   type FaultPlan,
   HEADERS,
@@ -19,7 +20,7 @@ import {
 import type { Logger } from 'pino';
 import type { SagaDefinition } from './saga-definition.js';
 import { type SagaEventRow, type SagaRow, SagaStore, SagaVersionConflict, type SagaWrite } from './saga-store.js';
-import { applyReply, applyTimer, FINAL_STATUSES, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
+import { applyReply, applyTimer, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
 
 export interface StartSaga<D> {
   businessKey: string;
@@ -209,7 +210,7 @@ export class SagaEngine {
     Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
     const outgoing = await this.store.update(em, version, this.writeOf(saga, transition, now, reply.messageId, [applied]));
     log.debug({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
-    if (FINAL_STATUSES.includes(saga.status)) log.info({ status: saga.status, businessKey: saga.businessKey, failureReason: saga.failureReason }, 'saga ended');
+    if (FINAL_SAGA_STATUSES.includes(saga.status)) log.info({ status: saga.status, businessKey: saga.businessKey, failureReason: saga.failureReason }, 'saga ended');
     return outgoing;
   }
 
@@ -249,7 +250,7 @@ export class SagaEngine {
       const { kind, step, detail } = transition.timer;
       events.push({ ...NO_EVENT_DETAIL, at: now, step, kind, detail });
     }
-    const ended = FINAL_STATUSES.includes(state.status);
+    const ended = FINAL_SAGA_STATUSES.includes(state.status);
     if (ended) events.push({ ...NO_EVENT_DETAIL, at: now, kind: 'saga-ended', outcome: state.status, detail: state.failureReason });
     // Delivered on commit to whoever LISTENs (the benchmark's closed loop), so nobody has to poll for the end.
     const notify = ended

@@ -1,11 +1,11 @@
 // The saga state machine is pure: (definition, state, reply) → (next state, command to send). These tests
 // drive it reply by reply, for the real order saga and a tiny made-up one, and check both what it sends
 // and what it records — the recorded state is what the orchestrator persists and what operators see.
-import { InventoryCommands, NotificationCommands, OrderCommands, PaymentCommands, type CommandContract } from '../../../shared/src/contracts/index.js';
+import { FINAL_SAGA_STATUSES, InventoryCommands, NotificationCommands, OrderCommands, PaymentCommands, type CommandContract } from '../../../shared/src/contracts/index.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { defineSaga, type SagaDefinition } from './saga-definition.js';
-import { applyReply, FINAL_STATUSES, startSaga, type Reply, type SagaState, type StepState, type Transition } from './saga-state.js';
+import { applyReply, startSaga, type Reply, type SagaState, type StepState, type Transition } from './saga-state.js';
 
 const orderId = '0190a7f2-0000-7000-8000-000000000001';
 const chargeId = '0190a7f2-0000-7000-8000-0000000000c1';
@@ -113,7 +113,7 @@ describe('order saga: happy path', () => {
 
   test('ends COMPLETED, awaiting nothing, with notify-cancellation SKIPPED', () => {
     expect(final.status).toBe('COMPLETED');
-    expect(FINAL_STATUSES).toContain(final.status);
+    expect(FINAL_SAGA_STATUSES).toContain(final.status);
     expect(final.awaiting).toBeNull();
     expect(final.failureReason).toBeNull();
     expect(stepStatuses(final)).toEqual({

@@ -1,13 +1,6 @@
-import { retryDelayMs, type CommandContract, type FailureReply, type RetryPolicy } from '@sagaflow/shared';
+import { retryDelayMs, type CommandContract, type FailureReply, type RetryPolicy, type SagaStatus } from '@sagaflow/shared';
 import type { SagaDefinition, SagaFacts, StepDefinition } from './saga-definition.js';
 
-/**
- * RUNNING → COMPLETED, or RUNNING → COMPENSATING → COMPENSATED when a step before the pivot fails.
- * FAILED: a step after the pivot refused (it is never compensated; needs attention).
- * COMPENSATION_FAILED: an undo refused; the saga is half-undone and needs attention.
- */
-export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'FAILED' | 'COMPENSATION_FAILED';
-export const FINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED' | 'SKIPPED';
 

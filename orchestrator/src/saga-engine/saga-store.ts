@@ -1,8 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type OutboxMessage, type OutboxRow, sql } from '@sagaflow/shared';
-import type { FaultPlan } from '@sagaflow/shared';
+import { type FaultPlan, type OutboxMessage, type OutboxRow, type SagaStatus, sql } from '@sagaflow/shared';
 import type { SagaEventKind } from './saga.entities.js';
-import type { Awaiting, SagaStatus, StepState } from './saga-state.js';
+import type { Awaiting, StepState } from './saga-state.js';
 
 /** A saga row as the engine reads and writes it (the `SagaInstance` entity's fields). */
 export interface SagaRow {

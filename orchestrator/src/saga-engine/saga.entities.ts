@@ -1,6 +1,6 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
-import type { FaultPlan } from '@sagaflow/shared';
-import type { Awaiting, SagaStatus, StepState } from './saga-state.js';
+import type { FaultPlan, SagaStatus } from '@sagaflow/shared';
+import type { Awaiting, StepState } from './saga-state.js';
 
 /** One saga run. `version` gives optimistic locking: two replies for one saga never both apply. */
 export const SagaInstance = defineEntity({

@@ -13,6 +13,7 @@ export * from './payment.js';
 export * from './replies.js';
 export * from './retry-policy.js';
 export * from './fault-plan.js';
+export * from './saga-status.js';
 
 /** Every command and query, by message type: the one registry consumers validate against. */
 export const COMMANDS: ReadonlyMap<string, CommandContract> = new Map(

@@ -1,4 +1,4 @@
-import type { FaultPlan, NotificationRecord, OrderLine, PaymentRecord, StockItem } from '../contracts/index.js';
+import { FINAL_SAGA_STATUSES, type FaultPlan, type NotificationRecord, type OrderLine, type PaymentRecord, type SagaStatus, type StockItem } from '../contracts/index.js';
 import { eventually } from './eventually.js';
 
 export interface PlaceOrderRequest {
@@ -18,7 +18,7 @@ export interface OrderResponse {
   items: OrderLine[];
   saga: {
     id: string;
-    status: string;
+    status: SagaStatus;
     steps: {
       name: string;
       status: string;
@@ -32,8 +32,6 @@ export interface OrderResponse {
     history: { kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
   };
 }
-
-const FINAL_SAGA_STATUSES = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
 
 /** The HTTP API as a test (or a person's script) uses it. */
 export class SagaflowClient {
