@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { FINAL_SAGA_STATUSES } from '../shared/dist/contracts/index.js';
+import { FINAL_SAGA_STATUSES, SAGA_ENDED_CHANNEL } from '../shared/dist/contracts/index.js';
 import { seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({
@@ -288,7 +288,7 @@ try {
   await db.connect();
   const listener = new pg.Client({ connectionString: system.databaseUrl });
   await listener.connect();
-  await listener.query('listen sagaflow_saga_ended');
+  await listener.query(`listen ${SAGA_ENDED_CHANNEL}`);
   const waitForEnd = endWatcher(listener);
   const random = seededRandom(2026);
   for (const level of LEVELS) {

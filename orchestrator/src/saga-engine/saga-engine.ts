@@ -4,6 +4,7 @@ import {
   EXCHANGES,
   FailureReply,
   newMessageId,
+  type Outbox,
   type OutboxMessage,
   type OutboxRelay,
   type OutboxRow,
@@ -12,6 +13,7 @@ import {
   SCHEMA_VERSION,
   DeadLetterError,
   FINAL_SAGA_STATUSES,
+  SAGA_ENDED_CHANNEL,
   type Envelope,
   type FaultPlan,
   HEADERS,
@@ -32,9 +34,6 @@ export interface StartSaga<D> {
 
 export class SagaNotFoundError extends Error {}
 
-/** The PostgreSQL NOTIFY channel on which every saga's end is announced (payload: sagaId, type, businessKey, status). */
-export const SAGA_ENDED_CHANNEL = 'sagaflow_saga_ended';
-
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
 const MAX_CONFLICT_RETRIES = 20;
 
@@ -46,13 +45,16 @@ const MAX_CONFLICT_RETRIES = 20;
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition<any>>();
-  private readonly store = new SagaStore();
+  private readonly store: SagaStore;
 
   constructor(
     private readonly orm: MikroORM,
+    outbox: Outbox,
     private readonly relay: OutboxRelay,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.store = new SagaStore(outbox);
+  }
 
   register(definition: SagaDefinition<any>): void {
     this.definitions.set(definition.name, definition);
@@ -107,9 +109,7 @@ export class SagaEngine {
       const transition =
         action === 'retry' ? retryNow(definition, stateOf(saga), now, newMessageId()) : forceCompensation(definition, stateOf(saga), now, newMessageId(), note);
       const event: SagaEventRow = { ...NO_EVENT_DETAIL, at: now, step: saga.awaiting?.step ?? null, kind: 'operator-action', outcome: action, detail: note };
-      const version = saga.version;
-      Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-      return { saga, outgoing: await this.store.update(em, version, this.writeOf(saga, transition, now, '', [event])) };
+      return { saga, outgoing: await this.advance(em, saga, definition, transition, now, '', [event]) };
     });
     if (!result) throw new SagaNotFoundError(`no saga ${sagaId}`);
     await this.afterCommit(result.outgoing);
@@ -144,16 +144,14 @@ export class SagaEngine {
         const definition = this.definitions.get(saga.type);
         if (!definition) continue;
         const now = new Date();
-        const version = saga.version;
         const transition = applyTimer(definition, stateOf(saga), now, newMessageId());
         if (!transition) {
           // Nothing due after all (e.g. the reply came meanwhile): just move the timer on.
           saga.timerAt = nextTimerAt(definition, stateOf(saga));
-          await this.store.update(em, version, { saga, events: [], messages: [] });
+          await this.store.update(em, { saga, events: [], messages: [] });
           continue;
         }
-        Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-        outgoing.push(...(await this.store.update(em, version, this.writeOf(saga, transition, now, ''))));
+        outgoing.push(...(await this.advance(em, saga, definition, transition, now, '')));
         this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
         moved++;
       }
@@ -206,12 +204,24 @@ export class SagaEngine {
     const transition = applyReply(definition, stateOf(saga), { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
     const applied: SagaEventRow = { ...about, at: now, step: awaiting.step, kind: 'reply-applied', detail: failure ? `${failure.code}: ${failure.reason}` : null };
-    const version = saga.version;
-    Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-    const outgoing = await this.store.update(em, version, this.writeOf(saga, transition, now, reply.messageId, [applied]));
+    const outgoing = await this.advance(em, saga, definition, transition, now, reply.messageId, [applied]);
     log.debug({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
     if (FINAL_SAGA_STATUSES.includes(saga.status)) log.info({ status: saga.status, businessKey: saga.businessKey, failureReason: saga.failureReason }, 'saga ended');
     return outgoing;
+  }
+
+  /** Moves a saga read from the store to the transition's state and saves it, its history and its command. */
+  private advance(
+    em: EntityManager,
+    saga: SagaRow,
+    definition: SagaDefinition<any>,
+    transition: Transition<unknown>,
+    now: Date,
+    causationId: string,
+    first: SagaEventRow[] = [],
+  ): Promise<OutboxRow[]> {
+    Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
+    return this.store.update(em, this.writeOf(saga, transition, now, causationId, first));
   }
 
   private definitionOf(saga: SagaRow): SagaDefinition<any> {

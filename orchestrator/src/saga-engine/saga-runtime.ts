@@ -20,7 +20,7 @@ export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShu
   ) {
     const outbox = new Outbox('orchestrator');
     this.relay = new OutboxRelay({ outbox, em: orm.em, publisher: broker.publisher, logger });
-    this.engine = new SagaEngine(orm, this.relay, logger);
+    this.engine = new SagaEngine(orm, outbox, this.relay, logger);
     this.engine.register(orderSaga);
   }
 

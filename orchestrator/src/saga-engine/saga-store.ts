@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type FaultPlan, type OutboxMessage, type OutboxRow, type SagaStatus, sql } from '@sagaflow/shared';
+import { type FaultPlan, type Outbox, type OutboxMessage, type OutboxRow, type SagaStatus, sql } from '@sagaflow/shared';
 import type { SagaEventKind } from './saga.entities.js';
 import type { Awaiting, StepState } from './saga-state.js';
 
@@ -47,7 +47,6 @@ export class SagaVersionConflict extends Error {}
 
 const SAGA = '"orchestrator"."saga"';
 const EVENTS = '"orchestrator"."saga_event"';
-const OUTBOX = '"orchestrator"."outbox"';
 const SELECT_SAGA = `select id, type, business_key, correlation_id, status, data, steps, awaiting, failure_reason, fault_plan,
   deadline_at, timer_at, version, created_at, updated_at from ${SAGA}`;
 
@@ -58,6 +57,8 @@ const SELECT_SAGA = `select id, type, business_key, correlation_id, status, data
  * (order views, the console) keep using the MikroORM entities over the same tables.
  */
 export class SagaStore {
+  constructor(private readonly outbox: Outbox) {}
+
   async load(em: EntityManager, sagaId: string, { lock = false } = {}): Promise<SagaRow | null> {
     const rows = await sql<Record<string, unknown>>(em, `${SELECT_SAGA} where id = ?${lock ? ' for update' : ''}`, [sagaId]);
     return rows[0] ? toSaga(rows[0]) : null;
@@ -84,19 +85,22 @@ export class SagaStore {
     return this.run(em, sql, params, write);
   }
 
-  /** Saves a transition of a saga read at `expectedVersion`; throws SagaVersionConflict if it moved meanwhile. */
-  async update(em: EntityManager, expectedVersion: number, write: SagaWrite): Promise<OutboxRow[]> {
+  /**
+   * Saves a transition of a saga read at `write.saga.version` (then moves that version on); throws
+   * SagaVersionConflict if someone else moved the saga meanwhile.
+   */
+  async update(em: EntityManager, write: SagaWrite): Promise<OutboxRow[]> {
     const s = write.saga;
     const params: unknown[] = [
       s.status, JSON.stringify(s.data), JSON.stringify(s.steps), json(s.awaiting), s.failureReason, s.deadlineAt, s.timerAt, s.updatedAt,
-      s.id, expectedVersion,
+      s.id, s.version,
     ];
     const sql = `with saved as (
       update ${SAGA} set status = ?, data = ?::jsonb, steps = ?::jsonb, awaiting = ?::jsonb, failure_reason = ?,
         deadline_at = ?::timestamptz, timer_at = ?::timestamptz, updated_at = ?::timestamptz, version = version + 1
       where id = ? and version = ? returning id)`;
     const outgoing = await this.run(em, sql, params, write);
-    s.version = expectedVersion + 1;
+    s.version += 1;
     return outgoing;
   }
 
@@ -116,11 +120,11 @@ export class SagaStore {
       params.push(...write.events.flatMap(eventValues));
     }
     if (write.messages.length) {
-      parts.push(`sent as (insert into ${OUTBOX} (message_id, exchange, routing_key, envelope, not_before)
-        select v.* from saved, (values ${write.messages.map(() => '(?::uuid, ?, ?, ?::jsonb, ?::timestamptz)').join(', ')}) as v returning id)`);
-      params.push(...write.messages.flatMap((m) => [m.envelope.messageId, m.exchange, m.routingKey, JSON.stringify(m.envelope), m.notBefore ?? null]));
+      const sent = this.outbox.sentCte('saved', write.messages);
+      parts.push(sent.cte);
+      params.push(...sent.params);
     }
-    const ids = write.messages.length ? `(select coalesce(array_agg(id order by id), '{}') from sent)` : `'{}'::bigint[]`;
+    const ids = write.messages.length ? `(select coalesce(array_agg(id), '{}') from sent)` : `'{}'::bigint[]`;
     const notify = write.notify ? `, (select pg_notify(?, ?) from saved) as notified` : '';
     if (write.notify) params.push(write.notify.channel, write.notify.payload);
     const rows = await sql<{ saved: number; ids: string[] }>(
@@ -129,7 +133,7 @@ export class SagaStore {
       params,
     );
     if (rows[0].saved !== 1) throw new SagaVersionConflict(`saga ${write.saga.id} was changed concurrently`);
-    return write.messages.map((message, index) => ({ ...message, id: String(rows[0].ids[index]) }));
+    return this.outbox.withIds(write.messages, rows[0].ids);
   }
 }
 

@@ -8,3 +8,10 @@ export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED
 
 /** The statuses a saga ends in: nothing moves it on by itself after these. */
 export const FINAL_SAGA_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
+
+/**
+ * The PostgreSQL NOTIFY channel on which the engine announces every saga's end, on commit (payload: JSON
+ * with sagaId, type, businessKey, status). `LISTEN` on the orchestrator's database to follow sagas
+ * without polling, as the benchmark does.
+ */
+export const SAGA_ENDED_CHANNEL = 'sagaflow_saga_ended';

@@ -26,7 +26,7 @@ export interface ConsumerOptions {
   /** Retries for messages that carry no `x-retry-policy` header; null: the queue has no retry queues, dead-letter at once. */
   retryPolicy: RetryPolicy | null;
   handler: MessageHandler;
-  /** Take the messages waiting in hand as batches (at most `prefetch`), one batch at a time. */
+  /** Take the messages waiting in hand as batches (at most `prefetch`), one batch at a time; a lone message goes to `handler`. */
   batchHandler?: BatchHandler;
   publisher: Publisher;
   logger: Logger;
@@ -109,8 +109,10 @@ export class Consumer {
     const batch = open.slice(0, this.options.prefetch);
     this.waiting = open.slice(batch.length);
     this.batchRunning = true;
+    // A batch of one takes the single handler: it needs no batch machinery (a savepoint, say).
+    const work = batch.length === 1 ? this.onMessage(batch[0].channel, batch[0].message) : this.onBatch(batch);
     this.track(
-      this.onBatch(batch).finally(() => {
+      work.finally(() => {
         this.batchRunning = false;
         this.nextBatch();
       }),

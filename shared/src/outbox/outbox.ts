@@ -1,6 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Envelope } from '../contracts/envelope.js';
-import { sql } from '../database/sql.js';
 
 /**
  * The transactional outbox: messages are written in the same transaction as the state change that
@@ -43,21 +41,22 @@ export class Outbox {
     this.table = `"${schema}"."outbox"`;
   }
 
-  /** Adds messages inside the caller's transaction; hand the rows to the relay once it has committed. */
-  async add(em: EntityManager, messages: OutboxMessage[]): Promise<OutboxRow[]> {
-    if (messages.length === 0) return [];
-    const values = messages.map(() => '(?, ?, ?, ?, ?)').join(', ');
-    const rows = await sql<{ id: string }>(
-      em,
-      `insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before) values ${values} returning id`,
-      messages.flatMap((message) => [
-        message.envelope.messageId,
-        message.exchange,
-        message.routingKey,
-        JSON.stringify(message.envelope),
-        message.notBefore ?? null,
-      ]),
-    );
-    return messages.map((message, index) => ({ ...message, id: String(rows[index].id) }));
+  /**
+   * The `sent` CTE that adds `messages` in the same statement as the state change that causes them, and
+   * only if the `guard` CTE (that change) returned a row. It returns the new rows' ids: pair them with the
+   * messages (`withIds`) and hand them to the relay once the statement has committed.
+   */
+  sentCte(guard: string, messages: OutboxMessage[]): { cte: string; params: unknown[] } {
+    return {
+      cte: `sent as (insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before)
+        select v.* from ${guard}, (values ${messages.map(() => '(?::uuid, ?, ?, ?::jsonb, ?::timestamptz)').join(', ')}) as v returning id)`,
+      params: messages.flatMap((m) => [m.envelope.messageId, m.exchange, m.routingKey, JSON.stringify(m.envelope), m.notBefore ?? null]),
+    };
+  }
+
+  /** The rows as written, in the order of the messages (ids are assigned in insertion order). */
+  withIds(messages: OutboxMessage[], ids: string[]): OutboxRow[] {
+    const sorted = [...ids].sort((a, b) => Number(a) - Number(b));
+    return messages.map((message, index) => ({ ...message, id: String(sorted[index]) }));
   }
 }

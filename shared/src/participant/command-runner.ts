@@ -115,7 +115,6 @@ export class CommandRunner {
    * the begin, the commit and two inbox round trips.
    */
   async handleBatch(messages: ConsumeMessage[]): Promise<(Error | undefined)[]> {
-    if (messages.length === 1) return [await this.handleAlone(messages[0])];
     const outcomes: (Error | undefined)[] = new Array(messages.length).fill(undefined);
     const work: Work[] = [];
     const prepared = await Promise.allSettled(messages.map((message) => this.prepare(message)));
@@ -168,32 +167,22 @@ export class CommandRunner {
     return outcomes;
   }
 
-  /** A batch of one takes the single path: no savepoint needed. Outages still fail the batch (waited out). */
-  private async handleAlone(message: ConsumeMessage): Promise<Error | undefined> {
-    try {
-      await this.handleOne(message);
-      return undefined;
-    } catch (error) {
-      if (isConnectionFailure(error) || isTransactionConflict(error)) throw error;
-      return error as Error;
-    }
-  }
-
   /**
    * Runs a command's handler at most once: its effects and its inbox row with the reply commit together.
    * A failure reply rolls the effects back and is recorded on its own. A duplicate gets the stored reply.
    */
   private async runOnce(command: Envelope, handle: (em: EntityManager) => Promise<StepReply>): Promise<{ reply: Envelope; duplicate: boolean }> {
     const { em } = this.options;
+    const claim = async (tx: EntityManager) => (await this.inbox.claimAll(tx, [command])).has(command.messageId);
     const record = async (tx: EntityManager, reply: StepReply) => {
       const envelope = replyEnvelope(command, reply);
-      await this.inbox.recordReply(tx, command, envelope);
+      await this.inbox.recordReplies(tx, [{ messageId: command.messageId, reply: envelope }]);
       return { reply: envelope, duplicate: false };
     };
-    const duplicateOf = async (tx: EntityManager) => ({ reply: (await this.inbox.replyTo(tx, command.messageId))!, duplicate: true });
+    const duplicateOf = async (tx: EntityManager) => ({ reply: (await this.inbox.repliesTo(tx, [command.messageId])).get(command.messageId)!, duplicate: true });
     try {
       return await em.fork().transactional(async (tx) => {
-        if (!(await this.inbox.claim(tx, command))) return duplicateOf(tx);
+        if (!(await claim(tx))) return duplicateOf(tx);
         const reply = await handle(tx);
         if (reply.outcome === 'failed') throw new RollbackWith(reply);
         return record(tx, reply);
@@ -201,7 +190,7 @@ export class CommandRunner {
     } catch (error) {
       if (!(error instanceof RollbackWith)) throw error;
       return em.fork().transactional(async (tx) => {
-        if (!(await this.inbox.claim(tx, command))) return duplicateOf(tx);
+        if (!(await claim(tx))) return duplicateOf(tx);
         return record(tx, error.reply);
       });
     }

@@ -24,29 +24,9 @@ export class Inbox {
   }
 
   /**
-   * Claims a command inside the handler's transaction, before its effects. A concurrent duplicate blocks
-   * here until the first commits, then finds the row taken. False when the command was processed already.
-   */
-  async claim(em: EntityManager, command: Envelope): Promise<boolean> {
-    const rows = await sql<{ message_id: string }>(em,
-      `insert into ${this.table} (message_id, message_type, saga_id) values (?, ?, ?) on conflict do nothing returning message_id`,
-      [command.messageId, command.type, command.sagaId],
-    );
-    return rows.length === 1;
-  }
-
-  async recordReply(em: EntityManager, command: Envelope, reply: Envelope): Promise<void> {
-    await sql(em, `update ${this.table} set reply = ? where message_id = ?`, [JSON.stringify(reply), command.messageId]);
-  }
-
-  async replyTo(em: EntityManager, messageId: string): Promise<Envelope | undefined> {
-    const rows = await sql<{ reply: Envelope | null }>(em, `select reply from ${this.table} where message_id = ?`, [messageId]);
-    return rows[0]?.reply ?? undefined;
-  }
-
-  /**
-   * Claims a batch of commands at once (sorted, so two batches never wait on each other in opposite
-   * orders). Returns the message ids claimed now; the others were processed before.
+   * Claims commands inside the transaction of their effects, before those. A concurrent duplicate blocks
+   * here until the first commits, then finds the row taken. Sorted, so two batches never wait on each
+   * other in opposite orders. Returns the message ids claimed now; the others were processed before.
    */
   async claimAll(em: EntityManager, commands: Envelope[]): Promise<Set<string>> {
     const sorted = [...commands].sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
