@@ -8,12 +8,13 @@
 //            --target URL --database URL: drive a system already running instead of starting one
 //            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
+//            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
 // records. Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -33,6 +34,7 @@ const { values: options } = parseArgs({
     database: { type: 'string' },
     out: { type: 'string', default: 'bench-results' },
     'log-level': { type: 'string', default: 'info' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const LEVELS = options.levels.split(',').map(Number);
@@ -64,8 +66,9 @@ async function startSystem() {
   const started = await startIsolatedSystem({
     prefix: 'sagaflow_bench',
     rootDir: ROOT,
-    logDir: join(ROOT, options.out, 'logs', '{vhost}'),
+    logDir: join(resolvePath(ROOT, options.out), 'logs', '{vhost}'),
     instances: INSTANCES,
+    nodeFlags: options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof']}`] : [],
     env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'] },
   });
   log(`system up on vhost ${started.environment.vhost} (logs in ${started.logDir})`);
@@ -310,7 +313,7 @@ const report = {
   rss,
 };
 const table = markdown(report);
-const outDir = join(ROOT, options.out);
+const outDir = resolvePath(ROOT, options.out);
 mkdirSync(outDir, { recursive: true });
 const stamp = report.meta.date.replace(/[:.]/g, '-');
 writeFileSync(join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));

@@ -19,6 +19,8 @@ export interface SystemOptions {
   startTimeoutMs?: number;
   /** Start a process again when it dies on its own (a crash, an injected one too) — as a supervisor would. */
   restartCrashed?: boolean;
+  /** More flags for every Node process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them). */
+  nodeFlags?: string[];
 }
 
 /**
@@ -77,7 +79,7 @@ export class SagaflowSystem {
     const key = keyOf(name, instance);
     if (this.children.has(key)) throw new Error(`${label(name, instance)} is already running`);
     const entry = PROCESSES.find((process) => process.name === name)!.entry;
-    const child = spawn(process.execPath, [...NODE_FLAGS, join(this.options.rootDir, entry)], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...(this.options.nodeFlags ?? []), join(this.options.rootDir, entry)], {
       cwd: this.options.rootDir,
       env: { ...process.env, ...this.options.env, PORT: String(this.port(name, instance)) },
       stdio: ['ignore', 'pipe', 'pipe'],

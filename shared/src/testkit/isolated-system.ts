@@ -15,6 +15,8 @@ export interface IsolatedSystemOptions {
   restartCrashed?: boolean;
   /** How many instances of each process (competing consumers; default 1). */
   instances?: number;
+  /** More flags for every Node process (profiling, say). */
+  nodeFlags?: string[];
 }
 
 export interface IsolatedSystem {
@@ -41,6 +43,7 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
     output: { logDir },
     restartCrashed: options.restartCrashed,
     instances,
+    nodeFlags: options.nodeFlags,
   });
   const dispose = async () => {
     await system.stop();
