@@ -1,7 +1,9 @@
-// A service takes the commands in hand as a batch: one transaction, each handler in a savepoint. A backlog is
-// built while the inventory service is down, then it starts and must answer every command as it would one by
-// one: a failure reply undoes only its own command's changes, a duplicate gets the same reply, a bad payload
-// is dead-lettered, and the rest commit together.
+// A service takes the commands in hand as a batch: one transaction, and a failure undoes only its own
+// command (the batch runs again with a savepoint per handler). A backlog is built while the inventory service
+// is down, then it starts and must answer every command as it would one by one: a failure reply undoes only
+// its own command's changes, a duplicate gets the same reply, a bad payload is dead-lettered, and the rest
+// commit together. The orchestrator takes a backlog of replies the same way: one read and one statement for
+// many sagas, each ending as it would alone.
 import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { fileURLToPath } from 'node:url';
 import { newMessageId, SCHEMA_VERSION, type Envelope } from '../../shared/src/contracts/envelope.js';
@@ -18,6 +20,7 @@ beforeAll(async () => {
     prefix: 'sagaflow_batch',
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/batching`,
+    env: { FAULT_INJECTION: 'true' },
   });
   connection = await amqplib.connect(isolated.environment.amqpUrl);
   channel = await connection.createConfirmChannel();
@@ -92,4 +95,53 @@ test('a backlog of commands is handled in few transactions, each command answere
     [commands.map((command) => command.messageId)],
   );
   expect(transactions).toBeLessThan(10);
+}, 120_000);
+
+test('the orchestrator applies a backlog of replies in batches, each saga ending as it would alone', async () => {
+  const { system, environment, client } = isolated;
+  // Commands wait while the order service is down; then it answers them all while the orchestrator is down.
+  await system.kill('order');
+  const orderIds: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    orderIds.push(
+      await client.submit({
+        customerId: `batch-${i}`,
+        items: [{ sku: 'SKU-COFFEE', quantity: 1 }],
+        paymentMethod: i === 5 ? 'tok_chargeDeclined' : 'tok_visa',
+        // Its reply comes twice, most likely in one batch: the second must be recorded and ignored.
+        faults: i === 0 ? { 'order.create': { 'duplicate-reply': true } } : undefined,
+      }),
+    );
+  }
+  await eventually(async () => (await channel.checkQueue('order.commands')).messageCount === 12, { timeoutMs: 15_000, what: 'the create commands to wait' });
+  await system.kill('orchestrator');
+  await system.startProcess('order');
+  await eventually(async () => (await channel.checkQueue('orchestrator.replies')).messageCount === 13, { timeoutMs: 15_000, what: 'the 13 replies to wait' });
+  await system.startProcess('orchestrator');
+
+  const finals = await Promise.all(orderIds.map((orderId) => client.awaitFinal(orderId)));
+  expect(finals.map((order) => order.saga.status)).toEqual(orderIds.map((_, i) => (i === 5 ? 'COMPENSATED' : 'COMPLETED')));
+
+  const sagaIds = finals.map((order) => order.saga.id);
+  const [{ batches }] = await query<{ batches: number }>(
+    environment.databaseUrl,
+    `select count(distinct at)::int as batches from orchestrator.saga_event
+     where kind = 'reply-applied' and step = 'create-order' and saga_id = any($1::uuid[])`,
+    [sagaIds],
+  );
+  // Replies applied in one batch share its clock reading; 12 replies came in a few batches.
+  expect(batches).toBeLessThan(6);
+  const history = await query<{ kind: string; step: string | null }>(
+    environment.databaseUrl,
+    `select kind, step from orchestrator.saga_event where saga_id = $1 and kind in ('reply-applied', 'reply-ignored') order by id`,
+    [sagaIds[0]],
+  );
+  expect(history.filter((event) => event.kind === 'reply-ignored')).toHaveLength(1);
+  expect(history.filter((event) => event.kind === 'reply-applied').map((event) => event.step)).toEqual([
+    'create-order',
+    'reserve-inventory',
+    'charge-payment',
+    'confirm-order',
+    'notify',
+  ]);
 }, 120_000);

@@ -20,6 +20,7 @@ import {
   parseFailures,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
+import { SagaCache } from './saga-cache.js';
 import type { SagaDefinition } from './saga-definition.js';
 import { type SagaEventRow, type SagaRow, SagaStore, SagaVersionConflict, type SagaWrite } from './saga-store.js';
 import { applyReply, applyTimer, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
@@ -41,11 +42,14 @@ const MAX_CONFLICT_RETRIES = 20;
  * Runs saga definitions. Each transition (start, one reply, a timer, an operator's action) is computed by
  * the pure state machine and written by the store as one atomic statement: the saga row (version
  * checked), its history, and the next command in the outbox. The command is published after that
- * commit, so a reply can never overtake the state change that sent its command.
+ * commit, so a reply can never overtake the state change that sent its command. Replies come in
+ * batches (the replies in hand): one statement saves all their sagas' transitions. The engine remembers
+ * each saga as it last saved it, so a reply usually needs no read; the version check keeps that safe.
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition<any>>();
   private readonly store: SagaStore;
+  private readonly cache = new SagaCache();
 
   constructor(
     private readonly orm: MikroORM,
@@ -63,6 +67,7 @@ export class SagaEngine {
   /** Starts a saga and publishes its first command. */
   async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaRow> {
     const { saga, outgoing } = await this.startIn(this.orm.em.fork(), definition, request);
+    this.cache.keep(saga);
     void this.afterCommit(outgoing);
     return saga;
   }
@@ -102,6 +107,7 @@ export class SagaEngine {
    */
   async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<SagaRow> {
     const result = await this.orm.em.fork().transactional(async (em) => {
+      this.cache.forget(sagaId);
       const saga = await this.store.load(em, sagaId, { lock: true });
       if (!saga) return null;
       const definition = this.definitionOf(saga);
@@ -141,6 +147,7 @@ export class SagaEngine {
     const fired = await this.orm.em.fork().transactional(async (em) => {
       let moved = 0;
       for (const saga of await this.store.claimDueTimers(em, batchSize)) {
+        this.cache.forget(saga.id);
         const definition = this.definitions.get(saga.type);
         if (!definition) continue;
         const now = new Date();
@@ -163,51 +170,120 @@ export class SagaEngine {
 
   /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */
   async handleReply(reply: Envelope): Promise<void> {
-    const kind = parseReplyType(reply.type);
-    const contract = kind && COMMANDS.get(kind.commandType);
-    if (!kind || !contract) throw new DeadLetterError('unknown-type', `${reply.type} is not a reply to a known command`);
-    const schema = kind.outcome === 'succeeded' ? contract.result : FailureReply;
-    const payload = schema.safeParse(reply.payload);
-    if (!payload.success) throw new DeadLetterError('invalid-payload', `${reply.type}: ${payload.error.message}`);
-
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outgoing = await this.applyReplyOnce(this.orm.em.fork(), reply, { ...kind, payload: payload.data });
-        // The reply is acked once the next command is confirmed (or left to the outbox poll).
-        await this.afterCommit(outgoing);
-        return;
-      } catch (error) {
-        if (!(error instanceof SagaVersionConflict) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      }
-    }
+    const [error] = await this.handleReplies([reply]);
+    if (error) throw error;
   }
 
-  private async applyReplyOnce(
-    em: EntityManager,
-    reply: Envelope,
-    outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown },
-  ): Promise<OutboxRow[]> {
-    const saga = await this.store.load(em, reply.sagaId);
-    if (!saga) throw new PermanentError(`no saga ${reply.sagaId}`);
-    const log = this.logger.child({ sagaId: saga.id, messageId: reply.messageId, type: reply.type });
+  /**
+   * Takes the replies in hand together: one read for the sagas not remembered from their last save here,
+   * one statement for every transition (replies to one saga applied in turn), one commit; then the
+   * commands they caused are published.
+   * Returns, per reply, nothing (done: ack it) or why it failed. A saga someone else moved meanwhile (a
+   * second orchestrator) is read and decided again.
+   */
+  async handleReplies(replies: Envelope[]): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = replies.map(() => undefined);
+    let pending: ReplyInHand[] = [];
+    replies.forEach((reply, index) => {
+      try {
+        pending.push({ index, reply, outcome: readReply(reply) });
+      } catch (error) {
+        outcomes[index] = error as Error;
+      }
+    });
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const { outgoing, conflicted } = await this.applyReplies(this.orm.em.fork(), pending, outcomes);
+      // The replies are acked once the next commands are confirmed (or left to the outbox poll).
+      await this.afterCommit(outgoing);
+      pending = conflicted;
+      if (attempt >= MAX_CONFLICT_RETRIES) {
+        for (const { index, reply } of pending) outcomes[index] = new SagaVersionConflict(`saga ${reply.sagaId} kept changing concurrently`);
+        break;
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Decides every reply against its saga (as last saved here, else as read now) and saves all
+   * transitions at once; returns the replies to decide again on a fresh read: their saga moved
+   * meanwhile, or a remembered state called them stale (only a fresh read may say that).
+   */
+  private async applyReplies(em: EntityManager, pending: ReplyInHand[], outcomes: (Error | undefined)[]): Promise<{ outgoing: OutboxRow[]; conflicted: ReplyInHand[] }> {
+    const { sagas, remembered } = await this.sagasFor(em, pending);
+    const bySaga = new Map<string, { write: SagaWrite; replies: ReplyInHand[]; logs: (() => void)[] }>();
     const now = new Date();
+    for (const item of pending) {
+      const saga = sagas.get(item.reply.sagaId);
+      try {
+        if (!saga) throw new PermanentError(`no saga ${item.reply.sagaId}`);
+        const { write, log } = this.decide(saga, item, now);
+        const same = bySaga.get(saga.id);
+        if (!same) bySaga.set(saga.id, { write, replies: [item], logs: [log] });
+        else {
+          same.write = merged(same.write, write);
+          same.replies.push(item);
+          same.logs.push(log);
+        }
+      } catch (error) {
+        outcomes[item.index] = error as Error;
+      }
+    }
+    const conflicted: ReplyInHand[] = [];
+    const writes = [...bySaga.values()].filter(({ write, replies }) => {
+      if (!(write.historyOnly && remembered.has(write.saga.id))) return true;
+      conflicted.push(...replies);
+      return false;
+    });
+    const results = writes.length ? await this.store.saveAll(em, writes.map(({ write }) => write)) : [];
+    const outgoing: OutboxRow[] = [];
+    results.forEach((result, i) => {
+      if (!result.saved) return conflicted.push(...writes[i].replies);
+      if (!writes[i].write.historyOnly) this.cache.keep(writes[i].write.saga);
+      outgoing.push(...result.outgoing);
+      writes[i].logs.forEach((log) => log());
+    });
+    return { outgoing, conflicted };
+  }
+
+  /** The replies' sagas: as last saved here where remembered (those ids in `remembered`), the others read in one query. */
+  private async sagasFor(em: EntityManager, pending: ReplyInHand[]): Promise<{ sagas: Map<string, SagaRow>; remembered: Set<string> }> {
+    const sagaIds = [...new Set(pending.map(({ reply }) => reply.sagaId))];
+    const sagas = new Map<string, SagaRow>();
+    for (const sagaId of sagaIds) {
+      const saga = this.cache.take(sagaId);
+      if (saga) sagas.set(sagaId, saga);
+    }
+    const remembered = new Set(sagas.keys());
+    const toRead = sagaIds.filter((sagaId) => !remembered.has(sagaId));
+    if (toRead.length) for (const [sagaId, saga] of await this.store.loadMany(em, toRead)) sagas.set(sagaId, saga);
+    return { sagas, remembered };
+  }
+
+  /** What a reply does to its saga (moved to its next state here, not saved yet), and the log line for once it is saved. */
+  private decide(saga: SagaRow, { reply, outcome }: ReplyInHand, now: Date): { write: SagaWrite; log: () => void } {
+    const log = this.logger.child({ sagaId: saga.id, messageId: reply.messageId, type: reply.type });
     const awaiting = saga.awaiting;
     const about = { messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome };
     if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
       // Late, duplicated or out-of-order: the saga has moved on. Recorded, not applied.
       const detail = awaiting ? `awaiting ${awaiting.commandType} ${awaiting.messageId}` : `saga is ${saga.status}`;
-      await this.store.appendEvent(em, saga.id, { ...NO_EVENT_DETAIL, ...about, at: now, kind: 'reply-ignored', detail });
-      log.info({ detail }, 'stale reply ignored');
-      return [];
+      const ignored: SagaEventRow = { ...NO_EVENT_DETAIL, ...about, at: now, kind: 'reply-ignored', detail };
+      return { write: { saga, events: [ignored], messages: [], historyOnly: true }, log: () => log.info({ detail }, 'stale reply ignored') };
     }
     const definition = this.definitionOf(saga);
     const transition = applyReply(definition, stateOf(saga), { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
     const applied: SagaEventRow = { ...about, at: now, step: awaiting.step, kind: 'reply-applied', detail: failure ? `${failure.code}: ${failure.reason}` : null };
-    const outgoing = await this.advance(em, saga, definition, transition, now, reply.messageId, [applied]);
-    log.debug({ step: awaiting.step, outcome: outcome.outcome, status: saga.status }, 'reply applied');
-    if (FINAL_SAGA_STATUSES.includes(saga.status)) log.info({ status: saga.status, businessKey: saga.businessKey, failureReason: saga.failureReason }, 'saga ended');
-    return outgoing;
+    const write = this.transit(saga, definition, transition, now, reply.messageId, [applied]);
+    const { status, businessKey, failureReason } = saga;
+    return {
+      write,
+      log: () => {
+        log.debug({ step: awaiting.step, outcome: outcome.outcome, status }, 'reply applied');
+        if (FINAL_SAGA_STATUSES.includes(status)) log.info({ status, businessKey, failureReason }, 'saga ended');
+      },
+    };
   }
 
   /** Moves a saga read from the store to the transition's state and saves it, its history and its command. */
@@ -220,8 +296,13 @@ export class SagaEngine {
     causationId: string,
     first: SagaEventRow[] = [],
   ): Promise<OutboxRow[]> {
+    return this.store.update(em, this.transit(saga, definition, transition, now, causationId, first));
+  }
+
+  /** Moves a saga (in memory) to the transition's state; returns what saving it writes. */
+  private transit(saga: SagaRow, definition: SagaDefinition<any>, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEventRow[]): SagaWrite {
     Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-    return this.store.update(em, this.writeOf(saga, transition, now, causationId, first));
+    return this.writeOf(saga, transition, now, causationId, first);
   }
 
   private definitionOf(saga: SagaRow): SagaDefinition<any> {
@@ -271,6 +352,35 @@ export class SagaEngine {
 }
 
 const NO_EVENT_DETAIL = { step: null, messageId: null, messageType: null, outcome: null, detail: null } as const;
+
+/** Two transitions of one saga in one batch as one write: the later state, both histories, both commands. */
+function merged(first: SagaWrite, then: SagaWrite): SagaWrite {
+  return {
+    saga: then.saga,
+    events: [...first.events, ...then.events],
+    messages: [...first.messages, ...then.messages],
+    notify: then.notify ?? first.notify,
+    historyOnly: first.historyOnly && then.historyOnly,
+  };
+}
+
+/** A reply read and checked, with its place in the batch it came in. */
+interface ReplyInHand {
+  index: number;
+  reply: Envelope;
+  outcome: { commandType: string; outcome: 'succeeded' | 'failed'; payload: unknown };
+}
+
+/** Checks a reply against the contract of the command it answers; a reply that breaks it is dead-lettered. */
+function readReply(reply: Envelope): ReplyInHand['outcome'] {
+  const kind = parseReplyType(reply.type);
+  const contract = kind && COMMANDS.get(kind.commandType);
+  if (!kind || !contract) throw new DeadLetterError('unknown-type', `${reply.type} is not a reply to a known command`);
+  const schema = kind.outcome === 'succeeded' ? contract.result : FailureReply;
+  const payload = schema.safeParse(reply.payload);
+  if (!payload.success) throw new DeadLetterError('invalid-payload', `${reply.type}: ${payload.error.message}`);
+  return { ...kind, payload: payload.data };
+}
 
 /** What the participant's reply says about its attempts (see the consumer's delayed retries). */
 function attemptsOf(reply: Envelope): { attempts: number; failures: { at: string; error: string }[] } {

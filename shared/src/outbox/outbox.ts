@@ -42,13 +42,13 @@ export class Outbox {
   }
 
   /**
-   * The `sent` CTE that adds `messages` in the same statement as the state change that causes them, and
+   * The CTE (`name`, default `sent`) that adds `messages` in the same statement as the state change that causes them, and
    * only if the `guard` CTE (that change) returned a row. It returns the new rows' ids: pair them with the
    * messages (`withIds`) and hand them to the relay once the statement has committed.
    */
-  sentCte(guard: string, messages: OutboxMessage[]): { cte: string; params: unknown[] } {
+  sentCte(guard: string, messages: OutboxMessage[], name = 'sent'): { cte: string; params: unknown[] } {
     return {
-      cte: `sent as (insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before)
+      cte: `${name} as (insert into ${this.table} (message_id, exchange, routing_key, envelope, not_before)
         select v.* from ${guard}, (values ${messages.map(() => '(?::uuid, ?, ?, ?::jsonb, ?::timestamptz)').join(', ')}) as v returning id)`,
       params: messages.flatMap((m) => [m.envelope.messageId, m.exchange, m.routingKey, JSON.stringify(m.envelope), m.notBefore ?? null]),
     };
