@@ -109,10 +109,14 @@ export class CommandRunner {
   }
 
   /**
-   * The commands in hand, in one transaction: one inbox claim for all, each handler in a savepoint (a
-   * failure reply or an error rolls back that command's changes only), the replies stored with one
-   * statement, one commit; then the replies are published and the commands acked. Per command that saves
-   * the begin, the commit and two inbox round trips.
+   * The commands in hand, in one transaction: one inbox claim for all, the handlers, the replies stored
+   * with one statement, one commit; then the replies are published and the commands acked. Per command
+   * that saves the begin, the commit and two inbox round trips.
+   *
+   * Most commands succeed, so the handlers first run side by side in the one unit of work (their entity
+   * changes flushed together at the end). If one fails (a failure reply or an error), that attempt is
+   * rolled back and the batch runs again with a savepoint per handler, so a failure undoes only its own
+   * command's changes.
    */
   async handleBatch(messages: ConsumeMessage[]): Promise<(Error | undefined)[]> {
     const outcomes: (Error | undefined)[] = new Array(messages.length).fill(undefined);
@@ -124,6 +128,33 @@ export class CommandRunner {
     });
     if (work.length === 0) return outcomes;
 
+    try {
+      await this.runBatch(work, { savepoints: false });
+    } catch (error) {
+      if (isConnectionFailure(error) || isTransactionConflict(error)) throw error; // the whole batch again
+      for (const item of work) item.reply = item.error = undefined;
+      await this.runBatch(work, { savepoints: true });
+    }
+
+    for (const item of work) item.prepared.crash('crash-after-commit');
+    const duplicates = work.filter((item) => !item.reply && !item.error);
+    const stored = await this.inbox.repliesTo(this.options.em.fork(), duplicates.map((item) => item.prepared.command.messageId));
+    await Promise.all(
+      work.map(async (item) => {
+        if (item.error) return (outcomes[item.index] = item.error);
+        const reply = item.reply ?? stored.get(item.prepared.command.messageId);
+        if (!reply) return (outcomes[item.index] = new Error('duplicate command whose first delivery left no reply; retrying'));
+        await this.sendReply(item.prepared, reply, !item.reply);
+      }),
+    );
+    return outcomes;
+  }
+
+  /**
+   * One transaction for the batch's commands. Without savepoints every handler must succeed (else it
+   * throws, rolling back all); with them a failure reply or an error rolls back only its command.
+   */
+  private async runBatch(work: Work[], { savepoints }: { savepoints: boolean }): Promise<void> {
     await this.options.em.fork().transactional(async (tx) => {
       const claimed = await this.inbox.claimAll(tx, work.map((item) => item.prepared.command));
       const replies: { messageId: string; reply: Envelope }[] = [];
@@ -131,6 +162,13 @@ export class CommandRunner {
       for (const item of work) {
         const { command } = item.prepared;
         if (!claimed.delete(command.messageId)) continue; // processed before, or twice in this batch: a duplicate
+        if (!savepoints) {
+          const reply = await this.execute(tx, item.prepared);
+          if (reply.outcome === 'failed') throw new RollbackWith(reply);
+          item.reply = replyEnvelope(command, reply);
+          replies.push({ messageId: command.messageId, reply: item.reply });
+          continue;
+        }
         try {
           const reply = await tx.transactional(async (savepoint) => {
             const reply = await this.execute(savepoint, item.prepared);
@@ -152,19 +190,6 @@ export class CommandRunner {
       await this.inbox.unclaim(tx, unclaim);
       await this.inbox.recordReplies(tx, replies);
     });
-
-    for (const item of work) item.prepared.crash('crash-after-commit');
-    const duplicates = work.filter((item) => !item.reply && !item.error);
-    const stored = await this.inbox.repliesTo(this.options.em.fork(), duplicates.map((item) => item.prepared.command.messageId));
-    await Promise.all(
-      work.map(async (item) => {
-        if (item.error) return (outcomes[item.index] = item.error);
-        const reply = item.reply ?? stored.get(item.prepared.command.messageId);
-        if (!reply) return (outcomes[item.index] = new Error('duplicate command whose first delivery left no reply; retrying'));
-        await this.sendReply(item.prepared, reply, !item.reply);
-      }),
-    );
-    return outcomes;
   }
 
   /**
