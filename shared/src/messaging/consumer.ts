@@ -139,6 +139,14 @@ export class Consumer {
         await delay(Math.min(100 * 2 ** outages, 5_000));
       }
     }
+    const [{ channel: first }] = batch;
+    if (outcomes?.every((error) => !error) && batch.every(({ channel }) => channel === first)) {
+      // One frame acks the whole batch: batches run one at a time and in delivery order, so every earlier
+      // delivery on this channel is settled already.
+      const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
+      settle(() => first.ack(last.message, true));
+      return;
+    }
     await Promise.all(
       batch.map(({ channel, message }, index) => {
         if (!outcomes) return this.onMessage(channel, message);

@@ -104,7 +104,7 @@ export class OutboxRelay {
       this.markTimer = undefined;
       if (this.marking) return this.markSoon();
       this.marking = this.markPublished().finally(() => (this.marking = undefined));
-    }, 20);
+    }, 100);
   }
 
   private async markPublished(): Promise<void> {
