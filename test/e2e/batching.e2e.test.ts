@@ -50,12 +50,15 @@ test('a backlog of commands is handled in few transactions, each command answere
 
   const good = Array.from({ length: 20 }, () => reserve(newMessageId(), [{ sku: 'SKU-COFFEE', quantity: 1 }]));
   // The first line fits, the second cannot: the whole command must leave no trace.
-  const partly = reserve(newMessageId(), [
-    { sku: 'SKU-COFFEE', quantity: 1 },
-    { sku: 'SKU-SOLDOUT', quantity: 1 },
-  ]);
+  const partly = () =>
+    reserve(newMessageId(), [
+      { sku: 'SKU-COFFEE', quantity: 1 },
+      { sku: 'SKU-SOLDOUT', quantity: 1 },
+    ]);
+  // Two of them in one backlog: each must undo only its own changes.
+  const failing = [partly(), partly()];
   const invalid = reserve(newMessageId(), [], { orderId: 'not-a-uuid' });
-  const commands = [...good.slice(0, 10), partly, good[3], invalid, ...good.slice(10)]; // good[3] twice
+  const commands = [...good.slice(0, 10), failing[0], good[3], invalid, ...good.slice(10, 15), failing[1], ...good.slice(15)]; // good[3] twice
   for (const command of commands) {
     const { content, options } = encode(command, 'batching-test');
     channel.publish(EXCHANGES.commands, command.type, content, options);
@@ -63,7 +66,7 @@ test('a backlog of commands is handled in few transactions, each command answere
   await channel.waitForConfirms();
   await system.startProcess('inventory');
 
-  // Every valid command answered once per delivery: 20 good + the partial one + the duplicate.
+  // Every valid command answered once per delivery: 20 good + the 2 failing ones + the duplicate.
   const replies: Envelope[] = [];
   await eventually(
     async () => {
@@ -71,7 +74,7 @@ test('a backlog of commands is handled in few transactions, each command answere
         replies.push(decode(message));
         channel.ack(message);
       }
-      return replies.length >= 22;
+      return replies.length >= 23;
     },
     { timeoutMs: 30_000, what: 'the replies of the backlog' },
   );
@@ -80,9 +83,14 @@ test('a backlog of commands is handled in few transactions, each command answere
   // The duplicate got the very same reply (same message id).
   const forDuplicate = succeeded.filter((reply) => reply.causationId === good[3].messageId);
   expect(new Set(forDuplicate.map((reply) => reply.messageId)).size).toBe(1);
-  expect(replies.filter((reply) => reply.type === 'inventory.reserve.failed').map((reply) => reply.causationId)).toEqual([partly.messageId]);
+  expect(
+    replies
+      .filter((reply) => reply.type === 'inventory.reserve.failed')
+      .map((reply) => reply.causationId)
+      .sort(),
+  ).toEqual(failing.map((command) => command.messageId).sort());
 
-  // Exactly the 20 good reservations hold stock: the failed command's first line was rolled back.
+  // Exactly the 20 good reservations hold stock: the failed commands' first lines were rolled back.
   await system.startProcess('orchestrator');
   expect((await client.stock('SKU-COFFEE')).available).toBe(before.available - 20);
   // The invalid one is in the .dlq, with its reason.

@@ -296,7 +296,8 @@ function finish<D>(state: SagaState<D>, status: SagaStatus): Transition<D> {
 
 const facts = (state: SagaState<unknown>): SagaFacts => ({ failureReason: state.failureReason });
 const describe = (failure: FailureReply) => `${failure.code}: ${failure.reason}`;
-const clone = <T>(value: T): T => structuredClone(value);
+/** Saga state is JSON by contract (it is stored as jsonb); a JSON copy is exact here and faster than structuredClone. */
+const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** An operator's request the saga's state does not allow (the console answers 409). */
 export class NotAllowedError extends Error {}
