@@ -9,33 +9,48 @@ import {
   type PayloadOf,
   type QueryContext,
   type ReplyOf,
+  sql,
   type StockItem as StockItemView,
   succeeded,
 } from '@sagaflow/shared';
-import { Reservation, StockItem } from './stock.entities.js';
+import { StockItem } from './stock.entities.js';
 
 const { reserve, release } = InventoryCommands;
 
-/** Inventory's side of the saga: each handler is one local transaction whose reply the saga waits for. */
+/** The tables of the `StockItem` and `Reservation` entities: commands write them in SQL, queries read the entities. */
+const STOCK = '"inventory"."stock_item"';
+const RESERVATIONS = '"inventory"."reservation"';
+
+type HeldLine = { sku: string; quantity: number; unitPrice: number };
+
+/**
+ * Inventory's side of the saga: each handler is one local transaction whose reply the saga waits for.
+ * Commands are the hot path, so they speak SQL on the transaction's connection (a MikroORM find and
+ * flush cost more CPU than the rest of a command; see the README's Performance section).
+ */
 @Controller()
 export class InventoryHandlers {
   @MessagePattern(reserve.type)
   async reserve(@Payload() command: PayloadOf<typeof reserve>, @Ctx() { em }: CommandContext): Promise<ReplyOf<typeof reserve>> {
-    const existing = await em.findOne(Reservation, command.orderId);
-    if (existing?.status === 'HELD') return succeeded(priced(existing.lines, existing.currency!));
+    const [existing] = await sql<{ status: string; lines: HeldLine[]; currency: string }>(
+      em,
+      `select status, lines, currency from ${RESERVATIONS} where order_id = ?`,
+      [command.orderId],
+    );
+    if (existing?.status === 'HELD') return succeeded(priced(existing.lines, existing.currency));
     if (existing) return failed('ALREADY_RELEASED', `the reservation for order ${command.orderId} was released`);
 
-    const lines: { sku: string; quantity: number; unitPrice: number; currency: string }[] = [];
+    const lines: (HeldLine & { currency: string })[] = [];
     // One row at a time in SKU order, so concurrent orders lock rows in the same order (no deadlock).
     for (const { sku, quantity } of mergeLines(command.items)) {
-      const [held] = await em.execute<{ price: number; currency: string }[]>(
-        `update "inventory"."stock_item" set available = available - ?, reserved = reserved + ?
-         where sku = ? and available >= ? returning price, currency`,
+      const [held] = await sql<{ price: number; currency: string }>(
+        em,
+        `update ${STOCK} set available = available - ?, reserved = reserved + ? where sku = ? and available >= ? returning price, currency`,
         [quantity, quantity, sku, quantity],
       );
       if (!held) {
         // The failure reply rolls back whatever earlier lines held.
-        const item = await em.findOne(StockItem, sku);
+        const [item] = await sql<{ available: number }>(em, `select available from ${STOCK} where sku = ?`, [sku]);
         return item
           ? failed('OUT_OF_STOCK', `${sku}: ${quantity} requested, ${item.available} available`)
           : failed('UNKNOWN_SKU', `${sku} is not in the catalog`);
@@ -47,28 +62,32 @@ export class InventoryHandlers {
 
     const heldLines = lines.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice }));
     const currency = lines[0].currency;
-    em.create(Reservation, { orderId: command.orderId, lines: heldLines, currency, status: 'HELD', releasedAt: null });
+    // A release that committed meanwhile makes this insert fail: the retry then finds it released.
+    await sql(em, `insert into ${RESERVATIONS} (order_id, lines, currency, status) values (?, ?::jsonb, ?, 'HELD')`, [
+      command.orderId,
+      JSON.stringify(heldLines),
+      currency,
+    ]);
     return succeeded(priced(heldLines, currency));
   }
 
   @MessagePattern(release.type)
   async release(@Payload() command: PayloadOf<typeof release>, @Ctx() { em }: CommandContext): Promise<ReplyOf<typeof release>> {
-    const reservation = await em.findOne(Reservation, command.orderId);
+    const [reservation] = await sql<{ status: string; lines: HeldLine[] }>(em, `select status, lines from ${RESERVATIONS} where order_id = ?`, [
+      command.orderId,
+    ]);
     if (!reservation) {
       // Release before reserve: remember it, so the reserve (if it ever comes) holds nothing.
-      em.create(Reservation, { orderId: command.orderId, lines: [], currency: null, status: 'RELEASED', releasedAt: new Date() });
+      await sql(em, `insert into ${RESERVATIONS} (order_id, lines, currency, status, released_at) values (?, '[]', null, 'RELEASED', now())`, [
+        command.orderId,
+      ]);
       return succeeded({ released: 0 });
     }
     if (reservation.status === 'RELEASED') return succeeded({ released: 0 });
     for (const { sku, quantity } of reservation.lines) {
-      await em.execute(`update "inventory"."stock_item" set available = available + ?, reserved = reserved - ? where sku = ?`, [
-        quantity,
-        quantity,
-        sku,
-      ]);
+      await sql(em, `update ${STOCK} set available = available + ?, reserved = reserved - ? where sku = ?`, [quantity, quantity, sku]);
     }
-    reservation.status = 'RELEASED';
-    reservation.releasedAt = new Date();
+    await sql(em, `update ${RESERVATIONS} set status = 'RELEASED', released_at = now() where order_id = ?`, [command.orderId]);
     return succeeded({ released: reservation.lines.reduce((sum, line) => sum + line.quantity, 0) });
   }
 
