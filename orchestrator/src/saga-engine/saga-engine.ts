@@ -143,6 +143,7 @@ export class SagaEngine {
    * Returns how many sagas it moved on.
    */
   async fireDueTimers(batchSize = 50): Promise<number> {
+    if (!(await this.store.anyTimerDue(this.orm.em.fork()))) return 0;
     const outgoing: OutboxRow[] = [];
     const fired = await this.orm.em.fork().transactional(async (em) => {
       let moved = 0;

@@ -79,6 +79,12 @@ export class SagaStore {
     return new Map(rows.map(toSaga).map((saga) => [saga.id, saga]));
   }
 
+  /** Whether any saga's timer is due: one cheap read, so an idle poll opens no transaction. */
+  async anyTimerDue(em: EntityManager): Promise<boolean> {
+    const [row] = await sql<{ due: boolean }>(em, `select exists (select 1 from ${SAGA} where timer_at <= now()) as due`);
+    return row.due;
+  }
+
   /** Claims sagas whose timer is due (FOR UPDATE SKIP LOCKED: instances share them); call inside a transaction. */
   async claimDueTimers(em: EntityManager, limit: number): Promise<SagaRow[]> {
     const rows = await sql<Record<string, unknown>>(em, `${SELECT_SAGA} where timer_at <= now() order by timer_at limit ? for update skip locked`, [limit]);
