@@ -18,7 +18,7 @@ export interface Invocation<D> {
 export interface StepDefinition<D> {
   name: string;
   invoke: Invocation<D>;
-  /** Folds the success reply's result into the saga's data. */
+  /** Folds the success reply's result into the saga's data: returns new data, leaves the data it is given unchanged. */
   onSuccess?: (data: D, result: any) => D;
   /** What undoes the step; absent for steps that need no undo. */
   compensation?: Invocation<D>;

@@ -356,7 +356,7 @@ describe('order saga: a compensation refused', () => {
 });
 
 describe('applyReply does not mutate its input', () => {
-  test('the state passed in is unchanged, and the returned state shares nothing mutable with it', () => {
+  test('the state passed in is unchanged, and the returned state shares no step or awaited command with it', () => {
     const started = startSaga(orderSaga, structuredClone(order), at(0), 'm0').state;
     const afterCreate = applyReply(orderSaga, started, ok(OrderCommands.create, { status: 'PENDING' }), at(1), 'm1').state;
     const before = structuredClone(afterCreate);
@@ -370,6 +370,9 @@ describe('applyReply does not mutate its input', () => {
     expect(afterReserve).not.toBe(afterCreate);
     expect(afterReserve.steps).not.toBe(afterCreate.steps);
     expect(afterReserve.steps[0]).not.toBe(afterCreate.steps[0]);
+    expect(afterReserve.steps[0].failures).not.toBe(afterCreate.steps[0].failures);
+    expect(afterReserve.awaiting).not.toBe(afterCreate.awaiting);
+    // The data is shared until a step's onSuccess folds a result into new data.
     expect(afterReserve.data.total).toBe(1250);
   });
 
