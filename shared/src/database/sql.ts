@@ -13,14 +13,17 @@ export async function sql<Row>(em: EntityManager, text: string, params: readonly
   return rows;
 }
 
+/** Numbered texts of the fixed statements; a batch's statement differs with each batch, so long ones are not kept. */
 const cache = new Map<string, string>();
+const CACHED_TEXT_MAX = 2_000;
+
 /** `?` → `$1`, `$2`, ... (PostgreSQL's placeholders); our statements have no other `?`. */
 function numbered(text: string): string {
   let result = cache.get(text);
   if (result === undefined) {
     let index = 0;
     result = text.replace(/\?/g, () => `$${++index}`);
-    if (cache.size < 1_000) cache.set(text, result);
+    if (text.length <= CACHED_TEXT_MAX && cache.size < 1_000) cache.set(text, result);
   }
   return result;
 }
