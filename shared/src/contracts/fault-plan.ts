@@ -8,7 +8,8 @@ import { z } from 'zod';
  * - `delay`: wait this many ms before handling
  * - `no-reply`: swallow the first N sends of the command (no effect, no reply), so the step times out
  * - `crash-before-commit` / `crash-after-commit`: the participant process kills itself (SIGKILL) just before
- *   or just after the command's transaction commits, on the first delivery; the redelivery goes through
+ *   or just after the command's transaction commits, on the first delivery; the redelivery goes through (after
+ *   commit only a delivery that committed the command crashes, not a resend that finds it done)
  * - `duplicate-reply`: the reply is published twice
  */
 export const FaultSpec = z.strictObject({

@@ -6,6 +6,7 @@ import { causedBy, HEADERS, type Envelope } from '../contracts/envelope.js';
 import type { FaultSpec } from '../contracts/fault-plan.js';
 import { COMMANDS } from '../contracts/index.js';
 import { failed, replyType, type StepReply } from '../contracts/replies.js';
+import { flushLogsNow } from '../logging/logger.js';
 import { decode } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure, isTransactionConflict } from '../messaging/errors.js';
 import type { Publisher } from '../messaging/publisher.js';
@@ -73,10 +74,12 @@ export class CommandRunner {
     if (fault?.error && attemptOf(command) <= fault.error) {
       throw new InjectedTransientError(`injected transient error on attempt ${attemptOf(command)} (fails the first ${fault.error})`);
     }
-    // Crash faults fire on the first delivery only: the redelivery after the restart goes through.
+    // Crash faults fire on the first delivery only: the redelivery after the restart goes through. After
+    // commit, only a delivery that committed the command crashes (not a resend that finds it done).
     const crash = (point: 'crash-before-commit' | 'crash-after-commit') => {
       if (!fault?.[point] || message.fields.redelivered) return;
       log.warn({ fault: point }, 'fault injected: crashing');
+      flushLogsNow();
       process.kill(process.pid, 'SIGKILL');
     };
     return { command, contract, payload: parsed.data, handler, fault, log, crash };
@@ -104,7 +107,7 @@ export class CommandRunner {
     const prepared = await this.prepare(message);
     if (!prepared) return;
     const { reply, duplicate } = await this.runOnce(prepared.command, (em) => this.execute(em, prepared));
-    prepared.crash('crash-after-commit');
+    if (!duplicate) prepared.crash('crash-after-commit');
     await this.sendReply(prepared, reply, duplicate);
   }
 
@@ -136,7 +139,8 @@ export class CommandRunner {
       await this.runBatch(work, { savepoints: true });
     }
 
-    for (const item of work) item.prepared.crash('crash-after-commit');
+    // Only where this delivery committed the command: a resend that finds it done must not crash again.
+    for (const item of work) if (item.reply) item.prepared.crash('crash-after-commit');
     const duplicates = work.filter((item) => !item.reply && !item.error);
     const stored = await this.inbox.repliesTo(this.options.em.fork(), duplicates.map((item) => item.prepared.command.messageId));
     await Promise.all(
