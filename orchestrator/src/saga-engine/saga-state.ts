@@ -1,7 +1,6 @@
 import { retryDelayMs, type CommandContract, type FailureReply, type RetryPolicy, type SagaStatus } from '@sagaflow/shared';
 import type { SagaDefinition, SagaFacts, StepDefinition } from './saga-definition.js';
 
-
 export type StepStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED' | 'SKIPPED';
 
 export interface StepState {

@@ -24,10 +24,6 @@ export interface SystemOptions {
 }
 
 /**
- * Starts, stops, kills and restarts the five real processes. Used by `npm start`, by the test suites
- * and by anyone writing failure-injection tests of their own.
- */
-/**
  * Source maps for stack traces; a young generation of 4 MB per semi-space instead of V8's default (up to
  * 32 MB on a large machine), which kept ~50 MB more resident per process for no measurable speed; an old
  * generation of at most 192 MB, which makes V8 collect before it grows (the busy orchestrator peaked at
@@ -39,6 +35,10 @@ const NODE_FLAGS = ['--enable-source-maps', '--max-semi-space-size=4', '--max-ol
 type InstanceKey = `${ProcessName}#${number}`;
 const keyOf = (name: ProcessName, instance: number): InstanceKey => `${name}#${instance}`;
 
+/**
+ * Starts, stops, kills and restarts the five real processes. Used by `npm start`, by the test suites
+ * and by anyone writing failure-injection tests of their own.
+ */
 export class SagaflowSystem {
   private readonly children = new Map<InstanceKey, ChildProcess>();
   private readonly logs = new Map<InstanceKey, WriteStream>();

@@ -10,7 +10,7 @@ export function outboxMigration(schema: string) {
   };
 }
 
-/** Participants publish their replies from the inbox now (see ParticipantServer): their outbox table goes. */
+/** Participants publish their replies from the inbox now (see CommandRunner): their outbox table goes. */
 export function dropOutboxMigration(schema: string) {
   return class DropOutbox extends Migration {
     override async up(): Promise<void> {

@@ -37,7 +37,7 @@ class RollbackWith {
 /**
  * Runs a service's commands: inbox claim → handler → reply stored in the inbox, in one transaction; after
  * commit the reply is published (confirmed), and only then is the command acked (by the consumer).
- * Commands waiting together run as one batch (one transaction, a savepoint each).
+ * Commands waiting together run as one batch (one transaction; savepoints only once a command fails).
  *
  * The inbox is this side's outbox: a crash after the commit leaves the command unacked, the broker
  * delivers it again, and the inbox answers it with the stored reply (same message id). So a reply is
