@@ -57,6 +57,7 @@ export class Consumer {
   /** Batch mode: messages delivered and not yet taken into a batch, and whether a batch is running. */
   private waiting: { channel: Channel; message: ConsumeMessage }[] = [];
   private batchRunning = false;
+  private batchScheduled = false;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -94,7 +95,14 @@ export class Consumer {
   private receive(channel: Channel, message: ConsumeMessage): void {
     if (!this.options.batchHandler) return this.track(this.onMessage(channel, message));
     this.waiting.push({ channel, message });
-    this.nextBatch();
+    // amqplib hands over every delivery of one socket read synchronously: start the batch once the read
+    // is done, so they all join it (else the first would run alone and the rest wait for the next batch).
+    if (this.batchScheduled) return;
+    this.batchScheduled = true;
+    queueMicrotask(() => {
+      this.batchScheduled = false;
+      this.nextBatch();
+    });
   }
 
   /** Starts a batch with what is waiting unless one is running; what arrives meanwhile makes the next one. */
