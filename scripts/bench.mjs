@@ -126,9 +126,11 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
   await sleep(WARMUP * 1000);
   const cpu = cpuSampler(system.pids());
   const { rows: [{ now: windowStart }] } = await db.query('select clock_timestamp() as now');
+  const pgBefore = await pgWork(db);
   cpu.start();
   await sleep(SECS * 1000);
   const split = cpu.stop();
+  const pgAfter = await pgWork(db);
   const { rows: [{ now: windowEnd }] } = await db.query('select clock_timestamp() as now');
   running = false;
   await Promise.all(clients);
@@ -150,7 +152,26 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
     latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), p99: pct(latencies, 99) },
     cpuPercentOfOneCore: split,
     cpuMsPerSaga: Object.fromEntries(['rabbitmq', 'postgres', 'sagaflow', 'driver'].map((key) => [key, perSaga(split[key])])),
+    // What PostgreSQL had to do per saga: its CPU follows these more than the statement count.
+    pgPerSaga: {
+      commits: (pgAfter.commits - pgBefore.commits) / rows.length,
+      rowsWritten: (pgAfter.rowsWritten - pgBefore.rowsWritten) / rows.length,
+      walKb: (pgAfter.walBytes - pgBefore.walBytes) / 1024 / rows.length,
+    },
   };
+}
+
+/**
+ * The database's commits and rows written (inserted, updated, deleted) and the server's WAL position.
+ * The statistics reach pg_stat_database within a second of each commit, so over a level's window of
+ * several seconds they are close; WAL is server-wide (nothing else runs during a bench).
+ */
+async function pgWork(db) {
+  const { rows: [row] } = await db.query(
+    `select xact_commit as commits, tup_inserted + tup_updated + tup_deleted as rows_written, pg_current_wal_lsn() - '0/0'::pg_lsn as wal_bytes
+     from pg_stat_database where datname = current_database()`,
+  );
+  return { commits: Number(row.commits), rowsWritten: Number(row.rows_written), walBytes: Number(row.wal_bytes) };
 }
 
 // ---- CPU split and memory from /proc -----------------------------------------------------------------
@@ -259,8 +280,8 @@ function markdown({ ours, bare, rss, meta }) {
   const lines = [
     `Sagaflow vs bare amqplib+pg saga, ${meta.date}, ${meta.instances} instance(s) of each process, ${meta.decline * 100}% declined, ${meta.secs} s per level after ${meta.warmup} s warm-up. ${meta.cpu}.`,
     '',
-    '| in flight | sagas/s ours | sagas/s bare | ratio | p50 ms ours / bare | p95 ms ours / bare | p99 ms ours / bare | CPU % ours: rabbit / pg / sagaflow | CPU % bare: rabbit / pg / node |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| in flight | sagas/s ours | sagas/s bare | ratio | p50 ms ours / bare | p95 ms ours / bare | p99 ms ours / bare | CPU % ours: rabbit / pg / sagaflow | CPU % bare: rabbit / pg / node | per saga ours: commits / rows written / WAL KB | commits per saga bare |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of ours) {
     const reference = bare.find((candidate) => candidate.concurrency === row.concurrency);
@@ -269,7 +290,7 @@ function markdown({ ours, bare, rss, meta }) {
     const c = row.cpuPercentOfOneCore;
     const b = reference?.cpuPercentOfOneCore;
     lines.push(
-      `| ${row.concurrency} | ${f1(row.sagasPerSecond)} | ${f1(reference?.sagasPerSecond)} | ${ratio}× | ${pair('p50')} | ${pair('p95')} | ${pair('p99')} | ${c.rabbitmq.toFixed(0)} / ${c.postgres.toFixed(0)} / ${c.sagaflow.toFixed(0)} | ${b ? `${b.rabbitmq} / ${b.postgres} / ${b.node}` : '-'} |`,
+      `| ${row.concurrency} | ${f1(row.sagasPerSecond)} | ${f1(reference?.sagasPerSecond)} | ${ratio}× | ${pair('p50')} | ${pair('p95')} | ${pair('p99')} | ${c.rabbitmq.toFixed(0)} / ${c.postgres.toFixed(0)} / ${c.sagaflow.toFixed(0)} | ${b ? `${b.rabbitmq} / ${b.postgres} / ${b.node}` : '-'} | ${f1(row.pgPerSaga.commits)} / ${f1(row.pgPerSaga.rowsWritten)} / ${f1(row.pgPerSaga.walKb)} | ${f1(reference?.pgCommitsPerSaga)} |`,
     );
   }
   lines.push('', '| process | peak RSS MB |', '|---|---:|', ...Object.entries(rss).map(([name, mb]) => `| ${name} | ${mb.toFixed(0)} |`));
