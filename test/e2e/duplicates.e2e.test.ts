@@ -3,7 +3,7 @@
 // the commands they undo: each effect must still happen exactly once.
 import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { randomUUID } from 'node:crypto';
-import { encode } from '../../shared/src/messaging/codec.js';
+import { decode, encode } from '../../shared/src/messaging/codec.js';
 import type { Envelope } from '../../shared/src/contracts/envelope.js';
 import { EXCHANGES } from '../../shared/src/topology/topology.js';
 import { eventually, query, type OrderResponse } from '../../shared/src/testkit/index.js';
@@ -12,9 +12,14 @@ import { amqpUrl, api, newCustomer } from './context.js';
 const databaseUrl = process.env.SAGAFLOW_DATABASE_URL!;
 let connection: ChannelModel;
 let channel: ConfirmChannel;
+/** Every command the orchestrator published, as it went over the wire (a tap queue on the commands exchange). */
+const published: Envelope[] = [];
 beforeAll(async () => {
   connection = await amqplib.connect(amqpUrl);
   channel = await connection.createConfirmChannel();
+  const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+  await channel.bindQueue(queue, EXCHANGES.commands, '#');
+  await channel.consume(queue, (message) => message && published.push(decode(message)), { noAck: true });
 });
 afterAll(async () => {
   await connection.close();
@@ -26,14 +31,22 @@ async function publish(exchange: string, envelope: Envelope): Promise<void> {
   await channel.waitForConfirms();
 }
 
-/** The commands the orchestrator sent for a saga (its outbox keeps them) and the replies the services sent. */
-async function messagesOf(sagaId: string): Promise<{ commands: Envelope[]; replies: Envelope[] }> {
-  const commands = await query<{ envelope: Envelope }>(databaseUrl, `select envelope from orchestrator.outbox where envelope->>'sagaId' = $1 order by id`, [sagaId]);
+/** The commands the orchestrator sent for a saga (as its history lists them) and the replies the services sent. */
+async function messagesOf(order: OrderResponse): Promise<{ commands: Envelope[]; replies: Envelope[] }> {
+  const sent = new Set(order.saga.history.filter((event) => event.kind === 'command-sent').map((event) => event.messageId));
+  const commands = await eventually(
+    async () => {
+      const unique = new Map(published.filter((command) => sent.has(command.messageId)).map((command) => [command.messageId, command]));
+      return unique.size === sent.size ? [...unique.values()] : undefined;
+    },
+    { what: 'every command of the saga to reach the tap queue' },
+  );
+  const sagaId = order.saga.id;
   const replies = [];
   for (const schema of ['order', 'inventory', 'payment', 'notification']) {
     replies.push(...(await query<{ reply: Envelope }>(databaseUrl, `select reply from "${schema}".inbox where saga_id = $1`, [sagaId])));
   }
-  return { commands: commands.map((row) => row.envelope), replies: replies.map((row) => row.reply) };
+  return { commands, replies: replies.map((row) => row.reply) };
 }
 
 const ignoredReplies = (order: OrderResponse) => order.saga.history.filter((event) => event.kind === 'reply-ignored');
@@ -55,7 +68,7 @@ describe('duplicate delivery', () => {
     const orderId = await api.submit({ customerId: newCustomer(), items: [{ sku: 'SKU-TEE', quantity: 2 }], paymentMethod });
     const order = await api.awaitFinal(orderId);
     expect(order.status).toBe(status);
-    const { commands, replies } = await messagesOf(order.saga.id);
+    const { commands, replies } = await messagesOf(order);
     expect(commands.length).toBe(order.saga.history.filter((event) => event.kind === 'command-sent').length);
     expect(replies).toHaveLength(commands.length);
     const before = await effectsOf(order);

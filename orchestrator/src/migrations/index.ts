@@ -2,6 +2,7 @@ import { Migration0001Initial } from './Migration0001Initial.js';
 import { Migration0002IdempotencyKeys } from './Migration0002IdempotencyKeys.js';
 import { Migration0003SagaFaultPlan } from './Migration0003SagaFaultPlan.js';
 import { Migration0004SagaTimers } from './Migration0004SagaTimers.js';
+import { Migration0005OutboxHoldsUnsent } from './Migration0005OutboxHoldsUnsent.js';
 
 /** Every orchestrator migration, in order. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   { name: 'Migration0002IdempotencyKeys', class: Migration0002IdempotencyKeys },
   { name: 'Migration0003SagaFaultPlan', class: Migration0003SagaFaultPlan },
   { name: 'Migration0004SagaTimers', class: Migration0004SagaTimers },
+  { name: 'Migration0005OutboxHoldsUnsent', class: Migration0005OutboxHoldsUnsent },
 ];

@@ -14,16 +14,16 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** The poll leaves a row this long to the process that wrote it before publishing it itself. */
   graceMs?: number;
-  /** Published rows are kept this long (for inspection), then deleted. */
-  retentionMs?: number;
   batchSize?: number;
 }
 
 /**
- * Publishes outbox rows (confirmed) and marks them published.
+ * Publishes outbox rows (confirmed) and deletes them once published: the table holds only what is still
+ * to send. (A delete writes a few bytes of WAL; marking a row rewrote all of it. The saga's history
+ * keeps what was sent, by message id.)
  *
  * The fast path: the process that committed rows hands them to `dispatch()`, which publishes them at
- * once and marks them published in batches (one UPDATE for many rows, off the message's path). The safe
+ * once and deletes them in batches (one DELETE for many rows, off the message's path). The safe
  * path: a poll publishes rows nobody published within a grace period (their writer crashed, or the
  * broker was away) and rows whose delay (`not_before`) is over. A row may so go out twice; receivers
  * dedupe by message id. Rows are claimed with FOR UPDATE SKIP LOCKED, so several relays (several
@@ -34,17 +34,16 @@ export class OutboxRelay {
   private again = false;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
-  /** Rows published on the fast path, waiting to be marked. */
-  private toMark: string[] = [];
-  private marking?: Promise<void>;
-  private markTimer?: NodeJS.Timeout;
+  /** Rows published on the fast path, waiting to be deleted. */
+  private toDelete: string[] = [];
+  private deleting?: Promise<void>;
+  private deleteTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
   start(): void {
-    const { pollIntervalMs = 1_000, retentionMs = 60 * 60_000 } = this.options;
+    const { pollIntervalMs = 1_000 } = this.options;
     this.timers.push(setInterval(() => this.kick(), pollIntervalMs));
-    this.timers.push(setInterval(() => void this.cleanUp(retentionMs), Math.min(retentionMs, 60_000)));
     this.kick();
   }
 
@@ -59,10 +58,10 @@ export class OutboxRelay {
     if (due.length === 0) return;
     const results = await Promise.allSettled(due.map((row) => this.options.publisher.publish(row.exchange, row.routingKey, row.envelope)));
     results.forEach((result, index) => {
-      if (result.status === 'fulfilled') this.toMark.push(due[index].id);
+      if (result.status === 'fulfilled') this.toDelete.push(due[index].id);
       else this.options.logger.warn({ messageId: due[index].envelope.messageId, err: String(result.reason) }, 'publish failed; the outbox poll will retry');
     });
-    this.markSoon();
+    this.deleteSoon();
   }
 
   /** Publishes a delayed message when it is due (the poll would too; this is just sooner). */
@@ -87,36 +86,36 @@ export class OutboxRelay {
     });
   }
 
-  /** Stops polling after publishing what is waiting and marking what was published (graceful shutdown). */
+  /** Stops polling after publishing what is waiting and deleting what was published (graceful shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.forEach(clearInterval);
-    clearTimeout(this.markTimer);
+    clearTimeout(this.deleteTimer);
     await this.draining;
-    await this.marking;
-    await this.markPublished();
+    await this.deleting;
+    await this.deletePublished();
     await this.drain(0);
   }
 
-  private markSoon(): void {
-    if (this.markTimer || this.stopped) return;
-    this.markTimer = setTimeout(() => {
-      this.markTimer = undefined;
-      if (this.marking) return this.markSoon();
-      this.marking = this.markPublished().finally(() => (this.marking = undefined));
+  private deleteSoon(): void {
+    if (this.deleteTimer || this.stopped) return;
+    this.deleteTimer = setTimeout(() => {
+      this.deleteTimer = undefined;
+      if (this.deleting) return this.deleteSoon();
+      this.deleting = this.deletePublished().finally(() => (this.deleting = undefined));
     }, 100);
   }
 
-  private async markPublished(): Promise<void> {
-    const ids = this.toMark.splice(0);
+  private async deletePublished(): Promise<void> {
+    const ids = this.toDelete.splice(0);
     if (ids.length === 0) return;
     try {
-      await sql(this.options.em.fork(), markSql(this.options.outbox), [ids]);
+      await sql(this.options.em.fork(), deleteSql(this.options.outbox), [ids]);
     } catch (error) {
-      // Unmarked rows would be published again by the poll (harmless); try again later.
-      this.toMark.push(...ids);
-      this.options.logger.warn({ err: (error as Error).message, rows: ids.length }, 'could not mark outbox rows published; will retry');
-      this.markSoon();
+      // Rows left would be published again by the poll (harmless: receivers dedupe); try again later.
+      this.toDelete.push(...ids);
+      this.options.logger.warn({ err: (error as Error).message, rows: ids.length }, 'could not delete published outbox rows; will retry');
+      this.deleteSoon();
     }
   }
 
@@ -141,23 +140,15 @@ export class OutboxRelay {
         [graceMs, limit],
       );
       if (rows.length === 0) return 0;
-      // One channel keeps publish order; all confirms are awaited before the rows are marked.
+      // One channel keeps publish order; all confirms are awaited before the rows are deleted.
       await Promise.all(rows.map((row) => publisher.publish(row.exchange, row.routing_key, row.envelope)));
-      await sql(tx, markSql(outbox), [rows.map((row) => row.id)]);
+      await sql(tx, deleteSql(outbox), [rows.map((row) => row.id)]);
       return rows.length;
     });
   }
 
-  private async cleanUp(retentionMs: number): Promise<void> {
-    const { em, outbox, logger } = this.options;
-    try {
-      await sql(em.fork(), `delete from ${outbox.table} where published_at < now() - (? * interval '1 millisecond')`, [retentionMs]);
-    } catch (error) {
-      logger.warn({ err: (error as Error).message }, 'outbox clean-up failed');
-    }
-  }
 }
 
-/** Rows to publish: never published, and past their delay or (with `?` the grace in ms) left by their writer. */
-const DUE = `published_at is null and coalesce(not_before, created_at + ? * interval '1 millisecond') <= now()`;
-const markSql = (outbox: Outbox) => `update ${outbox.table} set published_at = now() where id = any(?::bigint[])`;
+/** Rows to publish: past their delay or (with `?` the grace in ms) left by their writer. */
+const DUE = `coalesce(not_before, created_at + ? * interval '1 millisecond') <= now()`;
+const deleteSql = (outbox: Outbox) => `delete from ${outbox.table} where id = any(?::bigint[])`;
