@@ -49,6 +49,13 @@ export class BrokerAdmin {
       method,
       headers: { authorization: this.auth, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((error: Error) => {
+      // The usual cause on a fresh broker: the plugin is off (it ships disabled).
+      throw new Error(
+        `RabbitMQ management API not reachable at ${this.base} (${String((error.cause as Error | undefined)?.message ?? error.message)}): ` +
+          'enable it with `rabbitmq-plugins enable rabbitmq_management`, or set RABBITMQ_MANAGEMENT_URL',
+        { cause: error },
+      );
     });
     if (!response.ok && !okStatuses.includes(response.status)) {
       throw new Error(`RabbitMQ management API ${method} ${path}: ${response.status} ${await response.text()}`);
