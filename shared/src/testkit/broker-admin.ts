@@ -50,12 +50,10 @@ export class BrokerAdmin {
       headers: { authorization: this.auth, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     }).catch((error: Error) => {
-      // The usual cause on a fresh broker: the plugin is off (it ships disabled).
-      throw new Error(
-        `RabbitMQ management API not reachable at ${this.base} (${String((error.cause as Error | undefined)?.message ?? error.message)}): ` +
-          'enable it with `rabbitmq-plugins enable rabbitmq_management`, or set RABBITMQ_MANAGEMENT_URL',
-        { cause: error },
-      );
+      const cause = error.cause as (Error & { code?: string }) | undefined;
+      // Refused on a broker that is up: the plugin is off (it ships disabled).
+      const hint = cause?.code === 'ECONNREFUSED' ? ': is the plugin on? (`rabbitmq-plugins enable rabbitmq_management`, or set RABBITMQ_MANAGEMENT_URL)' : '';
+      throw new Error(`RabbitMQ management API not reachable at ${this.base} (${cause?.message ?? error.message})${hint}`, { cause: error });
     });
     if (!response.ok && !okStatuses.includes(response.status)) {
       throw new Error(`RabbitMQ management API ${method} ${path}: ${response.status} ${await response.text()}`);
