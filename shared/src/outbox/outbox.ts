@@ -7,6 +7,9 @@ import type { Envelope } from '../contracts/envelope.js';
  * message; it never loses one, and never sends one for state that did not commit. A row may ask to wait
  * (`not_before`): a durable timer for delayed re-sends. The same message id may appear in several rows
  * (a command re-sent after a timeout keeps its id so the participant can dedupe it).
+ *
+ * This is the table as first created, and the migrations that did so must keep creating it this way; the
+ * orchestrator's Migration0005 has since dropped `published_at` (the relay deletes a row once published).
  */
 export const outboxTableSql = (schema: string) => `
 create table if not exists "${schema}"."outbox" (
@@ -29,7 +32,7 @@ export interface OutboxMessage {
   notBefore?: Date;
 }
 
-/** A message as written: its row id is what the relay marks published. */
+/** A message as written: its row id is what the relay deletes once the message is published. */
 export interface OutboxRow extends OutboxMessage {
   id: string;
 }
