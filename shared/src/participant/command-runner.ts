@@ -102,13 +102,10 @@ export class CommandRunner {
     else log.debug({ reply: reply.type, replyId: reply.messageId }, 'command handled');
   }
 
-  /** One command, one transaction (also the fallback when a batch fails as a whole). */
+  /** One command: a batch of one (also the fallback when a batch fails as a whole). Throws what failed it. */
   async handleOne(message: ConsumeMessage): Promise<void> {
-    const prepared = await this.prepare(message);
-    if (!prepared) return;
-    const { reply, duplicate } = await this.runOnce(prepared.command, (em) => this.execute(em, prepared));
-    if (!duplicate) prepared.crash('crash-after-commit');
-    await this.sendReply(prepared, reply, duplicate);
+    const [error] = await this.handleBatch([message]);
+    if (error) throw error;
   }
 
   /**
@@ -136,7 +133,10 @@ export class CommandRunner {
     } catch (error) {
       if (isConnectionFailure(error) || isTransactionConflict(error)) throw error; // the whole batch again
       for (const item of work) item.reply = item.error = undefined;
-      await this.runBatch(work, { savepoints: true });
+      // A command alone that threw has nothing to keep: it fails as it is. Else (or to record its failure
+      // reply) the batch runs again, each command in a savepoint.
+      if (work.length === 1 && !(error instanceof RollbackWith)) work[0].error = error as Error;
+      else await this.runBatch(work, { savepoints: true });
     }
 
     // Only where this delivery committed the command: a resend that finds it done must not crash again.
@@ -194,35 +194,6 @@ export class CommandRunner {
       await this.inbox.unclaim(tx, unclaim);
       await this.inbox.recordReplies(tx, replies);
     });
-  }
-
-  /**
-   * Runs a command's handler at most once: its effects and its inbox row with the reply commit together.
-   * A failure reply rolls the effects back and is recorded on its own. A duplicate gets the stored reply.
-   */
-  private async runOnce(command: Envelope, handle: (em: EntityManager) => Promise<StepReply>): Promise<{ reply: Envelope; duplicate: boolean }> {
-    const { em } = this.options;
-    const claim = async (tx: EntityManager) => (await this.inbox.claimAll(tx, [command])).has(command.messageId);
-    const record = async (tx: EntityManager, reply: StepReply) => {
-      const envelope = replyEnvelope(command, reply);
-      await this.inbox.recordReplies(tx, [{ messageId: command.messageId, reply: envelope }]);
-      return { reply: envelope, duplicate: false };
-    };
-    const duplicateOf = async (tx: EntityManager) => ({ reply: (await this.inbox.repliesTo(tx, [command.messageId])).get(command.messageId)!, duplicate: true });
-    try {
-      return await em.fork().transactional(async (tx) => {
-        if (!(await claim(tx))) return duplicateOf(tx);
-        const reply = await handle(tx);
-        if (reply.outcome === 'failed') throw new RollbackWith(reply);
-        return record(tx, reply);
-      });
-    } catch (error) {
-      if (!(error instanceof RollbackWith)) throw error;
-      return em.fork().transactional(async (tx) => {
-        if (!(await claim(tx))) return duplicateOf(tx);
-        return record(tx, error.reply);
-      });
-    }
   }
 }
 
