@@ -9,6 +9,7 @@ export * from './messaging/errors.js';
 export * from './messaging/publisher.js';
 export * from './messaging/query-client.js';
 export * from './database/sql.js';
+export * from './database/database.js';
 export * from './outbox/outbox.js';
 export * from './outbox/outbox-relay.js';
 export * from './outbox/outbox.migration.js';

@@ -9,85 +9,53 @@ import {
   type PayloadOf,
   type QueryContext,
   type ReplyOf,
-  sql,
   type StockItem as StockItemView,
   succeeded,
 } from '@sagaflow/shared';
+import { inventoryStore as store } from './inventory.store.js';
 import { StockItem } from './stock.entities.js';
 
 const { reserve, release } = InventoryCommands;
 
-/** The tables of the `StockItem` and `Reservation` entities: commands write them in SQL, queries read the entities. */
-const STOCK = '"inventory"."stock_item"';
-const RESERVATIONS = '"inventory"."reservation"';
-
-type HeldLine = { sku: string; quantity: number; unitPrice: number };
-
-/**
- * Inventory's side of the saga: each handler is one local transaction whose reply the saga waits for.
- * Commands are the hot path, so they speak SQL on the transaction's connection (a MikroORM find and
- * flush cost more CPU than the rest of a command; see the README's Performance section).
- */
+/** Inventory's side of the saga: each command is a local transaction whose reply the saga waits for. */
 @Controller()
 export class InventoryHandlers {
   @MessagePattern(reserve.type)
-  async reserve(@Payload() command: PayloadOf<typeof reserve>, @Ctx() { em }: CommandContext): Promise<ReplyOf<typeof reserve>> {
-    const [existing] = await sql<{ status: string; lines: HeldLine[]; currency: string }>(
-      em,
-      `select status, lines, currency from ${RESERVATIONS} where order_id = ?`,
-      [command.orderId],
-    );
+  async reserve(@Payload() command: PayloadOf<typeof reserve>, @Ctx() { tx }: CommandContext): Promise<ReplyOf<typeof reserve>> {
+    const existing = await store.reservationOf(tx, command.orderId);
     if (existing?.status === 'HELD') return succeeded(priced(existing.lines, existing.currency));
     if (existing) return failed('ALREADY_RELEASED', `the reservation for order ${command.orderId} was released`);
 
-    const lines: (HeldLine & { currency: string })[] = [];
-    // One row at a time in SKU order, so concurrent orders lock rows in the same order (no deadlock).
-    for (const { sku, quantity } of mergeLines(command.items)) {
-      const [held] = await sql<{ price: number; currency: string }>(
-        em,
-        `update ${STOCK} set available = available - ?, reserved = reserved + ? where sku = ? and available >= ? returning price, currency`,
-        [quantity, quantity, sku, quantity],
-      );
-      if (!held) {
-        // The failure reply rolls back whatever earlier lines held.
-        const [item] = await sql<{ available: number }>(em, `select available from ${STOCK} where sku = ?`, [sku]);
-        return item
-          ? failed('OUT_OF_STOCK', `${sku}: ${quantity} requested, ${item.available} available`)
-          : failed('UNKNOWN_SKU', `${sku} is not in the catalog`);
-      }
-      lines.push({ sku, quantity, unitPrice: held.price, currency: held.currency });
+    // Everything is checked before anything moves, so a refusal writes nothing.
+    const wanted = mergeLines(command.items);
+    const stock = await store.lockStock(tx, wanted.map((line) => line.sku));
+    for (const { sku, quantity } of wanted) {
+      const item = stock.get(sku);
+      if (!item) return failed('UNKNOWN_SKU', `${sku} is not in the catalog`);
+      if (item.available < quantity) return failed('OUT_OF_STOCK', `${sku}: ${quantity} requested, ${item.available} available`);
     }
-    const currencies = new Set(lines.map((line) => line.currency));
+    const currencies = new Set(wanted.map((line) => stock.get(line.sku)!.currency));
     if (currencies.size > 1) return failed('MIXED_CURRENCIES', `items are priced in ${[...currencies].join(', ')}`);
 
-    const heldLines = lines.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice }));
-    const currency = lines[0].currency;
+    const lines = wanted.map(({ sku, quantity }) => ({ sku, quantity, unitPrice: stock.get(sku)!.price }));
+    const [currency] = currencies;
+    await store.moveStock(tx, wanted);
     // A release that committed meanwhile makes this insert fail: the retry then finds it released.
-    await sql(em, `insert into ${RESERVATIONS} (order_id, lines, currency, status) values (?, ?::jsonb, ?, 'HELD')`, [
-      command.orderId,
-      JSON.stringify(heldLines),
-      currency,
-    ]);
-    return succeeded(priced(heldLines, currency));
+    await store.hold(tx, command.orderId, lines, currency);
+    return succeeded(priced(lines, currency));
   }
 
   @MessagePattern(release.type)
-  async release(@Payload() command: PayloadOf<typeof release>, @Ctx() { em }: CommandContext): Promise<ReplyOf<typeof release>> {
-    const [reservation] = await sql<{ status: string; lines: HeldLine[] }>(em, `select status, lines from ${RESERVATIONS} where order_id = ?`, [
-      command.orderId,
-    ]);
+  async release(@Payload() command: PayloadOf<typeof release>, @Ctx() { tx }: CommandContext): Promise<ReplyOf<typeof release>> {
+    const reservation = await store.reservationOf(tx, command.orderId);
     if (!reservation) {
-      // Release before reserve: remember it, so the reserve (if it ever comes) holds nothing.
-      await sql(em, `insert into ${RESERVATIONS} (order_id, lines, currency, status, released_at) values (?, '[]', null, 'RELEASED', now())`, [
-        command.orderId,
-      ]);
+      await store.tombstone(tx, command.orderId);
       return succeeded({ released: 0 });
     }
     if (reservation.status === 'RELEASED') return succeeded({ released: 0 });
-    for (const { sku, quantity } of reservation.lines) {
-      await sql(em, `update ${STOCK} set available = available + ?, reserved = reserved - ? where sku = ?`, [quantity, quantity, sku]);
-    }
-    await sql(em, `update ${RESERVATIONS} set status = 'RELEASED', released_at = now() where order_id = ?`, [command.orderId]);
+    await store.lockStock(tx, reservation.lines.map((line) => line.sku));
+    await store.moveStock(tx, reservation.lines.map(({ sku, quantity }) => ({ sku, quantity: -quantity })));
+    await store.markReleased(tx, command.orderId);
     return succeeded({ released: reservation.lines.reduce((sum, line) => sum + line.quantity, 0) });
   }
 

@@ -8,41 +8,25 @@ import {
   type PayloadOf,
   type QueryContext,
   type ReplyOf,
-  sql,
   succeeded,
 } from '@sagaflow/shared';
 import { v7 as uuidv7 } from 'uuid';
 import { logger } from './config.js';
 import { Notification } from './notification.entities.js';
+import { notificationStore as store } from './notification.store.js';
 
 const { send } = NotificationCommands;
 
-/** The `Notification` entity's table: the command writes it in SQL, queries read the entity. */
-const NOTIFICATIONS = '"notification"."notification"';
-
-/**
- * Notification's side of the saga: tells the customer how the order ended, once per kind. The command is
- * the hot path, so it speaks SQL on the transaction's connection (a MikroORM find and flush cost more
- * CPU than the rest of a command; see the README's Performance section).
- */
+/** Notification's side of the saga: tells the customer how the order ended, once per kind. */
 @Controller()
 export class NotificationHandlers {
   @MessagePattern(send.type)
-  async send(@Payload() command: PayloadOf<typeof send>, @Ctx() { em }: CommandContext): Promise<ReplyOf<typeof send>> {
-    const { orderId, customerId, kind, reason } = command;
-    const [existing] = await sql<{ id: string }>(em, `select id from ${NOTIFICATIONS} where order_id = ? and kind = ?`, [orderId, kind]);
-    if (existing) return succeeded({ notificationId: existing.id });
-
+  async send(@Payload() command: PayloadOf<typeof send>, @Ctx() { tx }: CommandContext): Promise<ReplyOf<typeof send>> {
     const notificationId = uuidv7();
-    await sql(em, `insert into ${NOTIFICATIONS} (id, order_id, customer_id, kind, reason) values (?, ?, ?, ?, ?)`, [
-      notificationId,
-      orderId,
-      customerId,
-      kind,
-      reason ?? null,
-    ]);
+    if (!(await store.record(tx, { id: notificationId, ...command }))) return succeeded({ notificationId: await store.sent(tx, command.orderId, command.kind) });
     // A real channel (e-mail, SMS) would go here. It runs before the commit, so a transaction that then
     // fails and is retried sends again: at least once, never silently lost.
+    const { orderId, customerId, kind, reason } = command;
     logger.info({ notificationId, orderId, customerId, kind, reason }, 'notification sent');
     return succeeded({ notificationId });
   }

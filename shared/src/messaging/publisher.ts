@@ -10,10 +10,14 @@ export class UnroutableMessageError extends Error {}
  * Publishes on a confirm channel: every publish resolves only once the broker has taken responsibility
  * for the message. Publishes are `mandatory`, so a message no queue takes is reported, never dropped
  * silently (the exchanges' alternate exchange also keeps a copy in `sagaflow.unroutable`).
+ *
+ * While connected it publishes straight on amqplib's channel; amqp-connection-manager's queue (a
+ * promise and a timer per message) is only for publishes made while it reconnects.
  */
 export class Publisher {
   private readonly channel: ChannelWrapper;
   private readonly returned = new Set<string>();
+  private open?: ConfirmChannel;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -26,7 +30,11 @@ export class Publisher {
       publishTimeout: 30_000,
       setup: async (channel: ConfirmChannel) => {
         channel.on('return', (message) => this.returned.add(String(message.properties.messageId)));
+        channel.once('close', () => {
+          if (this.open === channel) this.open = undefined;
+        });
         await setup?.(channel);
+        this.open = channel;
       },
     });
   }
@@ -47,11 +55,27 @@ export class Publisher {
   async publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const messageId = String(options.messageId);
     const mandatory = options.mandatory ?? true;
-    await this.channel.publish(exchange, routingKey, content, { ...options, mandatory });
+    await this.send(exchange, routingKey, content, { ...options, mandatory });
     // RabbitMQ sends basic.return before the confirm, so a returned message is known by now.
     if (this.returned.delete(messageId) && mandatory) {
       throw new UnroutableMessageError(`no queue is bound to ${exchange} for routing key ${routingKey} (message ${messageId})`);
     }
+  }
+
+  /** Resolves on the broker's confirm; rejects on its nack, or if the channel closes before the confirm. */
+  private send(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+    const open = this.open;
+    if (open) {
+      let settle!: (error: unknown) => void;
+      const confirmed = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+      try {
+        open.publish(exchange, routingKey, content, options, settle);
+        return confirmed;
+      } catch {
+        this.open = undefined; // closed under us, nothing sent: the wrapper sends it once reconnected
+      }
+    }
+    return this.channel.publish(exchange, routingKey, content, options).then(() => undefined);
   }
 
   waitForConnect(): Promise<void> {
@@ -62,3 +86,4 @@ export class Publisher {
     return this.channel.close();
   }
 }
+

@@ -1,13 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BaseRpcContext } from '@nestjs/microservices';
 import type { Envelope } from '../contracts/envelope.js';
+import type { Tx } from '../database/database.js';
 
 /**
- * What a participant handler gets besides the payload (`@Ctx() ctx: CommandContext`): the entity manager
- * of the command's transaction, which also records the command in the inbox, and the command's metadata.
+ * What a participant handler gets besides the payload (`@Ctx() ctx: CommandContext`): the command's
+ * transaction, which also records the command in the inbox, and the command's metadata.
  */
-export class CommandContext extends BaseRpcContext<[EntityManager, Envelope]> {
-  get em(): EntityManager {
+export class CommandContext extends BaseRpcContext<[Tx, Envelope]> {
+  get tx(): Tx {
     return this.args[0];
   }
   get command(): Envelope {

@@ -1,15 +1,82 @@
+import type { ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
 import { FaultSpec, HEADERS, type Envelope } from '../contracts/index.js';
-
-/** The fault this command carries for its participant, if fault injection is enabled. */
-export function injectedFault(command: Envelope, enabled: boolean): FaultSpec | null {
-  const header = command.headers?.[HEADERS.faultPlan];
-  if (!enabled || typeof header !== 'string') return null;
-  const parsed = FaultSpec.safeParse(JSON.parse(header));
-  return parsed.success ? parsed.data : null;
-}
+import { failed, type StepReply } from '../contracts/replies.js';
+import { flushLogsNow } from '../logging/logger.js';
+import type { CommandMiddleware } from './command-runner.js';
 
 /** Which attempt (1-based, after broker retries) and which send (0-based, after timeouts) this delivery is. */
 export const attemptOf = (command: Envelope) => Number(command.headers?.[HEADERS.attempt] ?? 1);
 export const resendOf = (command: Envelope) => Number(command.headers?.[HEADERS.resend] ?? 0);
 
 export class InjectedTransientError extends Error {}
+
+/**
+ * Fault plans (tests and demos): each command may carry, for its participant, what to do wrong. Wired
+ * into the command runner only when FAULT_INJECTION is on, so the production path never reads a plan.
+ */
+export class FaultInjection implements CommandMiddleware {
+  private readonly faults = new WeakMap<Envelope, FaultSpec | null>();
+
+  constructor(private readonly logger: Logger) {}
+
+  async before(command: Envelope): Promise<boolean> {
+    const fault = this.faultOf(command);
+    if (!fault) return true;
+    if (fault['no-reply'] && resendOf(command) < fault['no-reply']) {
+      this.logger.warn({ ...about(command), fault }, 'fault injected: command swallowed, no reply');
+      return false;
+    }
+    if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
+    if (fault.error && attemptOf(command) <= fault.error) {
+      throw new InjectedTransientError(`injected transient error on attempt ${attemptOf(command)} (fails the first ${fault.error})`);
+    }
+    return true;
+  }
+
+  instead(command: Envelope): StepReply | undefined {
+    const fail = this.faultOf(command)?.fail;
+    return fail ? failed('INJECTED_FAILURE', fail === true ? 'injected permanent failure' : fail) : undefined;
+  }
+
+  beforeCommit(command: Envelope, delivery: ConsumeMessage): void {
+    this.crash(command, delivery, 'crash-before-commit');
+  }
+
+  afterCommit(command: Envelope, delivery: ConsumeMessage): void {
+    this.crash(command, delivery, 'crash-after-commit');
+  }
+
+  replyCopies(command: Envelope): number {
+    return this.faultOf(command)?.['duplicate-reply'] ? 2 : 1;
+  }
+
+  /** Crash faults fire on the first delivery only: the redelivery after the restart goes through. */
+  private crash(command: Envelope, delivery: ConsumeMessage, point: 'crash-before-commit' | 'crash-after-commit'): void {
+    if (!this.faultOf(command)?.[point] || delivery.fields.redelivered) return;
+    this.logger.warn({ ...about(command), fault: point }, 'fault injected: crashing');
+    flushLogsNow();
+    process.kill(process.pid, 'SIGKILL');
+  }
+
+  private faultOf(command: Envelope): FaultSpec | null {
+    let fault = this.faults.get(command);
+    if (fault === undefined) {
+      const header = command.headers?.[HEADERS.faultPlan];
+      const parsed = typeof header === 'string' ? FaultSpec.safeParse(safeJson(header)) : undefined;
+      fault = parsed?.success ? parsed.data : null;
+      this.faults.set(command, fault);
+    }
+    return fault;
+  }
+}
+
+const about = (command: Envelope) => ({ sagaId: command.sagaId, messageId: command.messageId, type: command.type });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,10 +1,9 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Envelope } from '../contracts/envelope.js';
-import { sql } from '../database/sql.js';
+import { type Database, statement, type Statement, type Tx } from '../database/database.js';
 
 /**
- * The inbox: one row per command a service has processed, written in the same transaction as the
- * command's effects, holding the reply it produced. A redelivered or duplicated command finds its row,
+ * The inbox: one row per command a service has processed, written once, in the same transaction as the
+ * command's effects, with the reply it produced. A redelivered or duplicated command finds its row,
  * causes nothing new and gets the very same reply (same message id) again.
  */
 export const inboxTableSql = (schema: string) => `
@@ -17,47 +16,41 @@ create table if not exists "${schema}"."inbox" (
 );`;
 
 export class Inbox {
-  private readonly table: string;
+  private readonly record: Statement;
+  private readonly stored: Statement;
 
   constructor(schema: string) {
-    this.table = `"${schema}"."inbox"`;
+    const table = `"${schema}"."inbox"`;
+    this.record = statement(
+      `${schema}.inbox.record`,
+      `insert into ${table} (message_id, message_type, saga_id, reply)
+       select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[]) on conflict do nothing returning message_id`,
+    );
+    this.stored = statement(`${schema}.inbox.replies`, `select message_id, reply from ${table} where message_id = any($1::uuid[])`);
   }
 
   /**
-   * Claims commands inside the transaction of their effects, before those. A concurrent duplicate blocks
-   * here until the first commits, then finds the row taken. Sorted, so two batches never wait on each
-   * other in opposite orders. Returns the message ids claimed now; the others were processed before.
+   * Records commands as processed, with their replies, inside the transaction of their effects. Returns
+   * the ids recorded now; a missing one was processed before (or by a concurrent transaction, which this
+   * insert waited for): the caller rolls back and answers it with the stored reply. Sorted, so two
+   * batches never wait on each other in opposite orders.
    */
-  async claimAll(em: EntityManager, commands: Envelope[]): Promise<Set<string>> {
-    const sorted = [...commands].sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
-    const rows = await sql<{ message_id: string }>(
-      em,
-      `insert into ${this.table} (message_id, message_type, saga_id)
-       select * from unnest(?::uuid[], ?::text[], ?::uuid[]) on conflict do nothing returning message_id`,
-      [sorted.map((c) => c.messageId), sorted.map((c) => c.type), sorted.map((c) => c.sagaId)],
-    );
+  async recordAll(tx: Tx, processed: { command: Envelope; reply: Envelope }[]): Promise<Set<string>> {
+    if (processed.length === 0) return new Set();
+    const sorted = [...processed].sort((a, b) => (a.command.messageId < b.command.messageId ? -1 : a.command.messageId > b.command.messageId ? 1 : 0));
+    const rows = await tx.query<{ message_id: string }>(this.record, [
+      sorted.map(({ command }) => command.messageId),
+      sorted.map(({ command }) => command.type),
+      sorted.map(({ command }) => command.sagaId),
+      sorted.map(({ reply }) => JSON.stringify(reply)),
+    ]);
     return new Set(rows.map((row) => row.message_id));
   }
 
-  /** Gives claims back (their commands failed and will be retried), inside the batch's transaction. */
-  async unclaim(em: EntityManager, messageIds: string[]): Promise<void> {
-    if (messageIds.length) await sql(em, `delete from ${this.table} where message_id = any(?::uuid[])`, [messageIds]);
-  }
-
-  async recordReplies(em: EntityManager, replies: { messageId: string; reply: Envelope }[]): Promise<void> {
-    if (replies.length === 0) return;
-    await sql(
-      em,
-      `update ${this.table} as inbox set reply = given.reply
-       from unnest(?::uuid[], ?::jsonb[]) as given(message_id, reply) where inbox.message_id = given.message_id`,
-      [replies.map((r) => r.messageId), replies.map((r) => JSON.stringify(r.reply))],
-    );
-  }
-
   /** The stored replies of these commands, by message id. */
-  async repliesTo(em: EntityManager, messageIds: string[]): Promise<Map<string, Envelope>> {
+  async repliesTo(db: Database, messageIds: string[]): Promise<Map<string, Envelope>> {
     if (messageIds.length === 0) return new Map();
-    const rows = await sql<{ message_id: string; reply: Envelope | null }>(em, `select message_id, reply from ${this.table} where message_id = any(?::uuid[])`, [messageIds]);
+    const rows = await db.query<{ message_id: string; reply: Envelope | null }>(this.stored, [messageIds]);
     return new Map(rows.filter((row) => row.reply).map((row) => [row.message_id, row.reply!]));
   }
 }

@@ -1,10 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import type { ConsumeMessage } from 'amqplib';
-import { lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import type { Logger } from 'pino';
 import { QUERIES } from '../contracts/index.js';
 import type { ServiceName } from '../contracts/define.js';
+import type { Database } from '../database/database.js';
 import { MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
@@ -12,10 +13,13 @@ import { QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandRunner, describeIssue } from './command-runner.js';
 import { QueryContext } from './command-context.js';
+import { FaultInjection } from './fault-injection.js';
 
 export interface ParticipantServerOptions {
   service: ServiceName;
   broker: Broker;
+  /** Commands run on the pg driver directly; queries read through MikroORM. */
+  db: Database;
   em: EntityManager;
   logger: Logger;
   /** Apply the fault plans commands carry (tests and demos only). */
@@ -35,11 +39,14 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
   constructor(private readonly options: ParticipantServerOptions) {
     super();
     this.commands = new CommandRunner({
-      ...options,
+      service: options.service,
+      db: options.db,
+      logger: options.logger,
       publisher: options.broker.publisher,
+      middleware: options.faultInjection ? new FaultInjection(options.logger) : undefined,
       handlerFor: (type) => {
         const handler = this.handlerFor(type);
-        return handler ? async (payload, context) => lastValueFrom(this.transformToObservable(await handler(payload, context))) : undefined;
+        return handler ? async (payload, context) => settled(await handler(payload, context)) : undefined;
       },
     });
   }
@@ -91,7 +98,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       response = { ok: false, error: parsed.error.issues.map(describeIssue).join('; ') };
     } else {
       try {
-        response = { ok: true, data: await lastValueFrom(this.transformToObservable(await handler(parsed.data, new QueryContext([this.options.em.fork()])))) };
+        response = { ok: true, data: await settled(await handler(parsed.data, new QueryContext([this.options.em.fork()]))) };
       } catch (error) {
         if (isConnectionFailure(error)) throw error; // waited out by the consumer
         response = { ok: false, error: error instanceof Error ? error.message : String(error) };
@@ -110,3 +117,6 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     }
   }
 }
+
+/** A handler's answer: a value, or (for an error routed through Nest's exception filters) an observable. */
+const settled = (result: unknown): unknown => (isObservable(result) ? lastValueFrom(result) : result);

@@ -9,6 +9,7 @@ import type { BaseEnv } from '../config/env.js';
 import type { ServiceName } from '../contracts/define.js';
 import { ParticipantServer } from '../participant/participant.server.js';
 import { RethrowRpcErrors } from '../participant/rethrow-rpc-errors.filter.js';
+import { Database } from '../database/database.js';
 import { Broker } from './broker.js';
 import { checkDependencies } from './preflight.js';
 
@@ -94,6 +95,7 @@ export function startParticipant(options: ProcessOptions & { service: ServiceNam
       const server = new ParticipantServer({
         service: options.service,
         broker: app.get(Broker),
+        db: app.get(Database),
         em: app.get(MikroORM).em,
         logger: options.logger,
         faultInjection: options.env.FAULT_INJECTION,

@@ -7,6 +7,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
+import { Database } from '../database/database.js';
 import { Broker } from './broker.js';
 import { HealthController } from './health.controller.js';
 
@@ -21,7 +22,10 @@ export interface CoreOptions {
   migrations: MigrationObject[];
 }
 
-/** What every Sagaflow process has: JSON logs, its database (MikroORM + migrations), the broker, /health. */
+/**
+ * What every Sagaflow process has: JSON logs, its database (MikroORM for the schema, migrations and
+ * reads; the pg driver for the per-message path), the broker, /health.
+ */
 @Module({})
 export class SagaflowCoreModule {
   static forRoot(options: CoreOptions): DynamicModule {
@@ -52,8 +56,11 @@ export class SagaflowCoreModule {
         TerminusModule,
       ],
       controllers: [HealthController],
-      providers: [{ provide: Broker, useFactory: () => new Broker(env, name, logger) }],
-      exports: [Broker],
+      providers: [
+        { provide: Broker, useFactory: () => new Broker(env, name, logger) },
+        { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger) },
+      ],
+      exports: [Broker, Database],
     };
   }
 }

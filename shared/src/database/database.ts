@@ -1,0 +1,91 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { isConnectionFailure } from '../messaging/errors.js';
+
+/**
+ * A statement with fixed text. It is prepared once per connection under its name, so PostgreSQL parses
+ * and plans it once; values always travel as parameters (arrays through `unnest`), never in the text.
+ */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+  /** A select whose CTEs write (`with x as (update ...) select ...`): its row count says nothing of what it wrote. */
+  readonly writesInCte: boolean;
+}
+
+export const statement = (name: string, text: string): Statement => ({ name, text, writesInCte: /\bas\s*\(\s*(insert|update|delete)\b/i.test(text) });
+
+/**
+ * The per-message path's PostgreSQL: the pg driver itself, one transaction per batch of messages.
+ * MikroORM keeps the schema, the migrations and the reads; a fork of its entity manager and a
+ * transaction through its query builder per batch cost more CPU than the SQL they ran.
+ */
+export class Database {
+  private readonly pool: pg.Pool;
+
+  constructor(url: string, max: number, logger: Logger) {
+    this.pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000 });
+    // A backend killed while idle in the pool: the pool drops that client, and the next query gets a fresh one.
+    this.pool.on('error', (error) => logger.warn({ err: error.message }, 'idle PostgreSQL connection lost'));
+  }
+
+  /** One statement on its own (autocommit). */
+  async query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
+    const result = await this.pool.query({ name: statement.name, text: statement.text, values: values as unknown[] });
+    return result.rows as Row[];
+  }
+
+  /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
+  async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('begin');
+      const result = await work(new Tx(client));
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      if (isConnectionFailure(error)) broken = error as Error;
+      else await client.query('rollback').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    } finally {
+      // A client whose connection failed is destroyed, not handed to the next transaction.
+      client.release(broken);
+    }
+  }
+
+  /** Nest calls this after the transports have finished the messages in hand. */
+  onApplicationShutdown(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/** A transaction in progress: statements, savepoints, and whether anything was written. */
+export class Tx {
+  /** Rows inserted, updated or deleted so far (a refusal that wrote nothing needs no rollback). */
+  written = 0;
+  private savepoints = 0;
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  async query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
+    const result = await this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] });
+    if (result.command === 'INSERT' || result.command === 'UPDATE' || result.command === 'DELETE') this.written += result.rowCount ?? 0;
+    else if (statement.writesInCte) this.written += 1;
+    return result.rows as Row[];
+  }
+
+  /** Runs `work` in a savepoint: if it throws, only its own changes are undone. */
+  async savepoint<T>(work: () => Promise<T>): Promise<T> {
+    const name = `s${++this.savepoints}`;
+    await this.client.query(`savepoint ${name}`);
+    try {
+      const result = await work();
+      await this.client.query(`release savepoint ${name}`);
+      return result;
+    } catch (error) {
+      if (!isConnectionFailure(error)) await this.client.query(`rollback to savepoint ${name}`);
+      throw error;
+    }
+  }
+}
