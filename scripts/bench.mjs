@@ -5,16 +5,21 @@
 //   npm run bench -- --levels 1,16,64,256 --secs 15 --warmup 3 --decline 0.1 --instances 1
 //   options: --levels list (1,16,64,256)  --secs per level (15)  --warmup s (3)  --decline share (0.1)
 //            --instances N: N of each process, side by side (1)  --no-bare: skip the reference
+//            --bare-modes multi,single: which layouts of the reference to run (both; multi is the headline)
 //            --target URL --database URL: drive a system already running instead of starting one
 //            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
-// records. Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
+// records. The reference runs twice: --mode=multi (a process per participant, laid out like Sagaflow: the
+// headline ratio) and --mode=single (all in one process). Each level also gets a ledger: what one saga
+// cost in statements, commits, rows, WAL, messages and CPU, for ours and for both layouts of the reference.
+// Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -29,6 +34,7 @@ const { values: options } = parseArgs({
     decline: { type: 'string', default: '0.1' },
     instances: { type: 'string', default: '1' },
     'no-bare': { type: 'boolean', default: false },
+    'bare-modes': { type: 'string', default: 'multi,single' },
     'bare-dir': { type: 'string' },
     target: { type: 'string' },
     database: { type: 'string' },
@@ -44,16 +50,31 @@ const DECLINE = Number(options.decline);
 const INSTANCES = Number(options.instances);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BARE_DIR = options['bare-dir'] ?? process.env.BARE_BENCH_DIR ?? join(ROOT, '..', 'shared', 'bench');
-if (!options['no-bare'] && !existsSync(join(BARE_DIR, 'bare-saga.mjs'))) {
+const BARE_MODES = options['no-bare'] ? [] : options['bare-modes'].split(',').map((mode) => mode.trim()).filter(Boolean);
+if (BARE_MODES.some((mode) => !['multi', 'single'].includes(mode))) {
+  console.error(`--bare-modes takes multi and/or single (comma-separated), not "${options['bare-modes']}".`);
+  process.exit(2);
+}
+if (BARE_MODES.length && !existsSync(join(BARE_DIR, 'bare-saga.mjs'))) {
   console.error(`The bare reference is not at ${BARE_DIR}/bare-saga.mjs: pass --bare-dir <folder> (or BARE_BENCH_DIR), or --no-bare.`);
   process.exit(2);
 }
 const SKUS = Array.from({ length: 100 }, (_, index) => `SKU-BENCH-${index}`);
+// Sagaflow's schemas in its database, and those of them with an inbox (the participants).
+const OUR_SCHEMAS = ['orchestrator', 'order', 'inventory', 'payment', 'notification'];
+const OUR_INBOXES = ['order', 'inventory', 'payment', 'notification'].map((schema) => `"${schema}".inbox`);
+const BARE_POLL_MS = 200;
+// About 0.6 × --secs: ends well inside bare's own measured window, before it drains and drops the schema.
+// Whole seconds: bare's backends start together and so flush their pg_stat counts in step, about once a
+// second; a window of n.6 s would end 0.6 s further into that cycle than it began and miss that much work.
+const BARE_WINDOW_S = Math.max(1, Math.round(0.6 * SECS));
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const ratio = (ours, reference) => (Number.isFinite(ours / reference) ? `${(ours / reference).toFixed(2)}×` : '-');
 
 // ---- the system under test --------------------------------------------------------------------------
 async function startSystem() {
@@ -100,7 +121,7 @@ function endWatcher(client) {
   };
 }
 
-async function runLevel(system, db, waitForEnd, concurrency, random) {
+async function runLevel(system, db, statements, waitForEnd, concurrency, random) {
   const urls = system.urls ?? [system.url];
   let running = true;
   let failures = 0;
@@ -124,14 +145,13 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
   };
   const clients = Array.from({ length: concurrency }, (_, index) => client(index));
   await sleep(WARMUP * 1000);
-  const cpu = cpuSampler(system.pids());
-  const { rows: [{ now: windowStart }] } = await db.query('select clock_timestamp() as now');
-  const pgBefore = await pgWork(db);
-  cpu.start();
+  const ours = new Map(system.pids().map((pid) => [pid, processName(pid)]));
+  const cpuBefore = snapshot();
+  const pgBefore = await pgSnapshot(db, { schemas: OUR_SCHEMAS, statements });
   await sleep(SECS * 1000);
-  const split = cpu.stop();
-  const pgAfter = await pgWork(db);
-  const { rows: [{ now: windowEnd }] } = await db.query('select clock_timestamp() as now');
+  const cpuAfter = snapshot();
+  const pgAfter = await pgSnapshot(db, { schemas: OUR_SCHEMAS, statements, inboxes: OUR_INBOXES, since: pgBefore.at });
+  const [windowStart, windowEnd] = [pgBefore.at, pgAfter.at];
   running = false;
   await Promise.all(clients);
   const { rows } = await db.query(
@@ -141,7 +161,11 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
   );
   const latencies = rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
   const seconds = (windowEnd - windowStart) / 1000;
-  const perSaga = (value) => (value / 100) * 1000 / (rows.length / seconds); // % of a core -> cpu-ms per saga
+  const cpu = cpuUsed(cpuBefore, cpuAfter, ours);
+  const percent = cpuPercent(cpu, ['rabbitmq', 'postgres', 'app', 'driver', 'other']);
+  const split = { rabbitmq: percent.rabbitmq, postgres: percent.postgres, sagaflow: percent.app, driver: percent.driver, other: percent.other };
+  Object.assign(split, { perProcess: cpuPercent(cpu, Object.keys(cpu.byProcess), cpu.byProcess), idle: cpu.idle / cpu.seconds, steal: cpu.steal / cpu.seconds });
+  const ledger = ledgerOf(pgBefore, pgAfter, rows.length, cpu);
   return {
     concurrency,
     sagasPerSecond: rows.length / seconds,
@@ -151,27 +175,87 @@ async function runLevel(system, db, waitForEnd, concurrency, random) {
     refusedPosts: failures,
     latencyMs: { p50: pct(latencies, 50), p95: pct(latencies, 95), p99: pct(latencies, 99) },
     cpuPercentOfOneCore: split,
-    cpuMsPerSaga: Object.fromEntries(['rabbitmq', 'postgres', 'sagaflow', 'driver'].map((key) => [key, perSaga(split[key])])),
+    cpuMsPerSaga: { rabbitmq: ledger.cpuMs.rabbitmq, postgres: ledger.cpuMs.postgres, sagaflow: ledger.cpuMs.app, driver: ledger.cpuMs.driver },
     // What PostgreSQL had to do per saga: its CPU follows these more than the statement count.
-    pgPerSaga: {
-      commits: (pgAfter.commits - pgBefore.commits) / rows.length,
-      rowsWritten: (pgAfter.rowsWritten - pgBefore.rowsWritten) / rows.length,
-      walKb: (pgAfter.walBytes - pgBefore.walBytes) / 1024 / rows.length,
-    },
+    pgPerSaga: { commits: ledger.commits, rowsWritten: ledger.rowsWritten, walKb: ledger.walKb },
+    ledger,
+  };
+}
+
+// ---- the ledger: what one saga cost, over a window --------------------------------------------------
+/**
+ * Creates pg_stat_statements in the database measured; true when it can be read (it only counts when the
+ * library is in shared_preload_libraries, else reading it fails). Its counts are per database (dbid).
+ */
+async function enableStatements(db) {
+  try {
+    await db.query('create extension if not exists pg_stat_statements');
+    await db.query('select calls from pg_stat_statements limit 1');
+    return true;
+  } catch (error) {
+    log(`pg_stat_statements: ${error.message}; statements per saga will be n/a`);
+    return false;
+  }
+}
+
+/**
+ * What PostgreSQL has done so far in the database of `db`, in ONE statement: that costs one commit and one
+ * statement of ours per snapshot (noise next to hundreds of sagas), and reads fresh statistics (with
+ * stats_fetch_consistency = cache they are cached per transaction, so a transaction of its own needs no
+ * pg_stat_clear_snapshot()). `finished` counts the ended sagas of a table; with `since`, `inboxRows` counts
+ * the inbox rows processed from then on.
+ * Caveat: backends flush their counts to pg_stat_database and pg_stat_user_tables at most once a second
+ * (and only ~10 s after they go idle), so those views lag the work by up to ~1 s. Under steady load the
+ * lag is alike at both ends of a window and cancels out; over windows of several seconds the error is
+ * small. pg_stat_statements is updated as each statement ends; WAL is server-wide (run nothing else).
+ */
+async function pgSnapshot(db, { schemas, statements, finished, inboxes = [], since }) {
+  const { rows: [row] } = await db.query(
+    `select clock_timestamp() as at, d.xact_commit as commits, d.tup_inserted + d.tup_updated + d.tup_deleted as rows_written,
+       pg_current_wal_lsn() - '0/0'::pg_lsn as wal_bytes,
+       (select coalesce(sum(n_tup_upd - n_tup_hot_upd), 0) from pg_stat_user_tables where schemaname = any($1::text[])) as non_hot,
+       ${statements ? '(select coalesce(sum(calls), 0) from pg_stat_statements where dbid = d.datid)' : 'null'} as statements,
+       ${finished ? `(select count(*) from ${finished} where state in ('COMPLETED', 'COMPENSATED'))` : 'null'} as finished,
+       ${since && inboxes.length ? inboxes.map((table) => `(select count(*) from ${table} where processed_at >= $2)`).join(' + ') : 'null'} as inbox_rows
+     from pg_stat_database d where d.datname = current_database()`,
+    since && inboxes.length ? [schemas, since] : [schemas],
+  );
+  const number = (value) => (value === null ? null : Number(value));
+  return {
+    at: row.at,
+    commits: number(row.commits),
+    rowsWritten: number(row.rows_written),
+    walBytes: number(row.wal_bytes),
+    nonHotUpdates: number(row.non_hot),
+    statements: number(row.statements),
+    finished: number(row.finished),
+    inboxRows: number(row.inbox_rows),
   };
 }
 
 /**
- * The database's commits and rows written (inserted, updated, deleted) and the server's WAL position.
- * The statistics reach pg_stat_database within a second of each commit, so over a level's window of
- * several seconds they are close; WAL is server-wide (nothing else runs during a bench).
+ * Per saga over a window: pg counters (B − A), messages and CPU (ms; a jiffy is 10 ms at USER_HZ 100).
+ * Messages = 2 × inbox rows processed in the window: every participant command processed writes one
+ * inbox row, and the command and its reply are one published message each. Retries, redeliveries and
+ * dead letters are not counted, nor anything published besides commands and replies.
  */
-async function pgWork(db) {
-  const { rows: [row] } = await db.query(
-    `select xact_commit as commits, tup_inserted + tup_updated + tup_deleted as rows_written, pg_current_wal_lsn() - '0/0'::pg_lsn as wal_bytes
-     from pg_stat_database where datname = current_database()`,
-  );
-  return { commits: Number(row.commits), rowsWritten: Number(row.rows_written), walBytes: Number(row.wal_bytes) };
+function ledgerOf(a, b, sagas, cpu) {
+  const per = (value) => (sagas > 0 && Number.isFinite(value) ? value / sagas : null);
+  const delta = (key) => (a[key] === null || b[key] === null ? null : per(b[key] - a[key]));
+  const ms = (jiffies) => per(jiffies * 10);
+  return {
+    sagas,
+    seconds: (b.at - a.at) / 1000,
+    statements: delta('statements'),
+    commits: delta('commits'),
+    rowsWritten: delta('rowsWritten'),
+    nonHotUpdates: delta('nonHotUpdates'),
+    walKb: per((b.walBytes - a.walBytes) / 1024),
+    messages: b.inboxRows === null ? null : per(2 * b.inboxRows),
+    // app: the five Sagaflow processes, or bare's node processes (its main process and forked participants)
+    cpuMs: Object.fromEntries(['rabbitmq', 'postgres', 'app', 'driver', 'other'].map((key) => [key, ms(cpu[key])])),
+    cpuMsByProcess: Object.fromEntries(Object.entries(cpu.byProcess).map(([name, jiffies]) => [name, ms(jiffies)])),
+  };
 }
 
 // ---- CPU split and memory from /proc -----------------------------------------------------------------
@@ -187,49 +271,55 @@ function snapshot() {
     }
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
-    procs.set(Number(pid), { comm: stat.slice(stat.indexOf('(') + 1, close), jiffies: Number(fields[11]) + Number(fields[12]) });
+    procs.set(Number(pid), { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), jiffies: Number(fields[11]) + Number(fields[12]) });
   }
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { procs, idle: cpu[3] + cpu[4], steal: cpu[7] ?? 0, at: performance.now() };
 }
 
-/** CPU by component over a window, in % of one core (200 = both cores of this machine). */
-function cpuSampler(ourPids) {
-  const ours = new Set(ourPids);
+/**
+ * Jiffies used between two snapshots by component, and by process of the system measured (`app`: pid ->
+ * name). rabbitmq and postgres are every process of theirs on the machine; driver is this script.
+ */
+function cpuUsed(before, after, app) {
+  const used = { rabbitmq: 0, postgres: 0, app: 0, driver: 0, other: 0, byProcess: {} };
   const groupOf = (pid, comm) => {
-    if (ours.has(pid)) return 'sagaflow';
+    if (app.has(pid)) return 'app';
     if (pid === process.pid) return 'driver';
     if (['beam.smp', 'erl_child_setup', 'epmd', 'inet_gethost'].includes(comm)) return 'rabbitmq';
     if (comm === 'postgres') return 'postgres';
     return 'other';
   };
-  let before;
-  return {
-    start: () => (before = snapshot()),
-    stop: () => {
-      const after = snapshot();
-      const seconds = (after.at - before.at) / 1000;
-      const split = { rabbitmq: 0, postgres: 0, sagaflow: 0, driver: 0, other: 0 };
-      const perProcess = {};
-      for (const [pid, proc] of after.procs) {
-        const earlier = before.procs.get(pid);
-        const used = proc.jiffies - (earlier?.comm === proc.comm ? earlier.jiffies : 0);
-        split[groupOf(pid, proc.comm)] += used;
-        if (ours.has(pid)) perProcess[processName(pid)] = used / seconds;
-      }
-      for (const key of Object.keys(split)) split[key] /= seconds; // jiffies/s at 100 Hz = % of one core
-      split.perProcess = perProcess;
-      split.idle = (after.idle - before.idle) / seconds;
-      split.steal = (after.steal - before.steal) / seconds;
-      return split;
-    },
-  };
+  for (const [pid, proc] of after.procs) {
+    const earlier = before.procs.get(pid);
+    const jiffies = proc.jiffies - (earlier?.comm === proc.comm ? earlier.jiffies : 0);
+    used[groupOf(pid, proc.comm)] += jiffies;
+    if (app.has(pid)) used.byProcess[app.get(pid)] = jiffies;
+  }
+  return { ...used, idle: after.idle - before.idle, steal: after.steal - before.steal, seconds: (after.at - before.at) / 1000 };
+}
+
+/** Jiffies per second at 100 Hz = % of one core (200 = both cores of this machine). */
+function cpuPercent(cpu, keys, from = cpu) {
+  return Object.fromEntries(keys.map((key) => [key, from[key] / cpu.seconds]));
 }
 
 /** `orchestrator (pid 123)`, `payment (pid 124)`: which of our processes a pid is. */
 function processName(pid) {
-  const entry = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').find((arg) => arg.endsWith('main.js')) ?? '';
+  let entry = '';
+  try {
+    entry = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').find((arg) => arg.endsWith('main.js')) ?? '';
+  } catch {} // gone
   return `${/(orchestrator|services\/(\w+))\/dist/.exec(entry)?.slice(1).reverse().find(Boolean) ?? 'process'} (pid ${pid})`;
+}
+
+/** A process's title (bare's participants set saga-<role>): comm is cut at 15 characters, cmdline is not. */
+function titleOf(pid, comm) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].trim() || comm;
+  } catch {
+    return comm; // gone
+  }
 }
 
 /** Peak resident memory (VmHWM) of each of our processes, in MB. */
@@ -238,62 +328,231 @@ function peakRss(pids) {
 }
 
 // ---- the reference: ../shared/bench/bare-saga.mjs ------------------------------------------------------
-/** Runs the bare saga at the same levels; its folder is read-only and has no node_modules, so it runs from a copy using ours. */
-async function runBare() {
+// bare reads the server from PG* like this (common.mjs PG_CONFIG); we pass it PGPASSWORD ?? ''.
+const BARE_PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  password: process.env.PGPASSWORD ?? '',
+};
+
+/** A database holding only the reference, so pg_stat_database counts bare and nothing else. */
+async function bareDatabase() {
+  const name = `sagaflow_bench_bare_${process.pid}`;
+  const admin = new pg.Client({ ...BARE_PG, database: process.env.PGDATABASE ?? 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    name,
+    drop: async () => {
+      const client = new pg.Client({ ...BARE_PG, database: process.env.PGDATABASE ?? 'postgres' });
+      await client.connect();
+      await client.query(`drop database if exists "${name}" with (force)`).finally(() => client.end());
+    },
+  };
+}
+
+/**
+ * Measures bare's levels from outside (bare-saga.mjs cannot change): it makes a schema
+ * saga_bench_<pid>_<C>_<n> per level and drops it at the level's end. Poll for it (a catalog lookup every
+ * 200 ms, then an EXISTS until a saga has ended), wait the warm-up, take A, wait BARE_WINDOW_S, take B.
+ * Nothing is polled between A and B. Returns one ledger (or null) per level, in order.
+ */
+async function watchBare(pid, label, database, exited) {
+  const db = new pg.Client({ ...BARE_PG, database });
+  await db.connect();
+  const statements = await enableStatements(db);
+  const poll = async (probe) => {
+    for (;;) {
+      if (exited()) return undefined;
+      const found = await probe();
+      if (found) return found;
+      await sleep(BARE_POLL_MS);
+    }
+  };
+  const seen = new Set();
+  const level = async (concurrency) => {
+    const pattern = `saga\\_bench\\_${pid}\\_${concurrency}\\_%`;
+    const schema = await poll(async () => (await db.query('select nspname from pg_namespace where nspname like $1', [pattern])).rows.map((row) => row.nspname).find((name) => !seen.has(name)));
+    if (!schema) return null;
+    seen.add(schema);
+    const table = `"${schema}".saga`;
+    if (!(await poll(async () => (await db.query(`select exists (select 1 from ${table} where state in ('COMPLETED', 'COMPENSATED')) as ended`)).rows[0].ended))) return null;
+    await sleep(WARMUP * 1000);
+    const cpuBefore = snapshot();
+    const before = await pgSnapshot(db, { schemas: [schema], statements, finished: table });
+    await sleep(BARE_WINDOW_S * 1000);
+    const cpuAfter = snapshot();
+    const after = await pgSnapshot(db, { schemas: [schema], statements, finished: table, inboxes: [`"${schema}".inbox`], since: before.at });
+    // bare's processes: its main one (orchestrator and load driver) and, in multi mode, its forked participants
+    const app = new Map([[pid, `bare main (pid ${pid})`]]);
+    for (const procs of [cpuBefore.procs, cpuAfter.procs]) for (const [child, proc] of procs) if (proc.ppid === pid) app.set(child, `${titleOf(child, proc.comm)} (pid ${child})`);
+    const ledger = ledgerOf(before, after, after.finished - before.finished, cpuUsed(cpuBefore, cpuAfter, app));
+    log(`${label} C=${concurrency} ledger: ${ledgerLine(ledger)}`);
+    return ledger;
+  };
+  const ledgers = [];
+  try {
+    for (const concurrency of LEVELS) {
+      ledgers.push(
+        await level(concurrency).catch((error) => {
+          log(`${label} C=${concurrency}: no ledger (${error.message})`);
+          return null;
+        }),
+      );
+    }
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+  return ledgers;
+}
+
+/** Runs the bare saga in one layout at the same levels; its folder is read-only and has no node_modules, so it runs from a copy using ours. */
+async function runBare(mode, database, ours) {
+  const label = `bare-${mode}`;
   const dir = mkdtempSync(join(tmpdir(), 'sagaflow-bare-'));
   try {
     for (const file of readdirSync(BARE_DIR).filter((name) => name.endsWith('.mjs'))) cpSync(join(BARE_DIR, file), join(dir, file));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    const args = ['bare-saga.mjs', `--conc=${LEVELS.join(',')}`, `--secs=${SECS}`, `--warmup=${WARMUP}`, `--fail=${DECLINE}`];
-    log(`bare reference: node ${args.join(' ')}`);
-    const output = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, PGPASSWORD: process.env.PGPASSWORD ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (chunk) => {
-        text += chunk;
-        process.stderr.write(chunk);
+    const args = ['bare-saga.mjs', `--mode=${mode}`, `--conc=${LEVELS.join(',')}`, `--secs=${SECS}`, `--warmup=${WARMUP}`, `--fail=${DECLINE}`];
+    log(`${label} reference: PGDATABASE=${database} node ${args.join(' ')}`);
+    const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, PGPASSWORD: BARE_PG.password, PGDATABASE: database }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let exited = false;
+    const exit = new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        exited = true;
+        code === 0 ? resolve() : reject(new Error(`bare-saga.mjs --mode=${mode} exited with ${code}`));
       });
-      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`bare-saga.mjs exited with ${code}`))));
     });
-    return output
-      .split('\n')
-      .map((line) =>
-        /C=(\d+)\s+(\d+) sagas\/s .*?p50 ([\d.]+) p95 ([\d.]+) p99 ([\d.]+) \| pg commits\/saga ([\d.]+) \| cpu%\(200=both cores\): rabbit (\d+) pg (\d+) node (\d+).*?\| (check \w+)/.exec(line),
-      )
-      .filter(Boolean)
-      .map(([, c, rate, p50, p95, p99, commits, rabbit, postgres, node, check]) => ({
-        concurrency: Number(c),
-        sagasPerSecond: Number(rate),
-        latencyMs: { p50: Number(p50), p95: Number(p95), p99: Number(p99) },
-        pgCommitsPerSaga: Number(commits),
-        cpuPercentOfOneCore: { rabbitmq: Number(rabbit), postgres: Number(postgres), node: Number(node) },
-        check,
-      }));
+    exit.catch(() => undefined); // awaited below, once its output is read
+    const ledgers = watchBare(child.pid, label, database, () => exited).catch((error) => {
+      log(`${label}: no ledger (${error.message})`);
+      return [];
+    });
+    const results = [];
+    for await (const line of createInterface({ input: child.stdout })) {
+      process.stderr.write(`${line}\n`);
+      const result = parseBareLine(line);
+      if (!result) continue;
+      results.push(result);
+      // the headline as it comes: ours against this layout at the same level
+      const mine = ours.find((row) => row.concurrency === result.concurrency);
+      log(`C=${result.concurrency}: ours ${f1(mine?.sagasPerSecond)} sagas/s, ${label} ${f1(result.sagasPerSecond)} → ours / ${label} ${ratio(mine?.sagasPerSecond, result.sagasPerSecond)}`);
+    }
+    await exit;
+    const measured = await ledgers;
+    return results.map((result, index) => ({ ...result, ledger: LEVELS[index] === result.concurrency ? (measured[index] ?? null) : null }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+function parseBareLine(line) {
+  const match = /C=(\d+)\s+(\d+) sagas\/s .*?p50 ([\d.]+) p95 ([\d.]+) p99 ([\d.]+) \| pg commits\/saga ([\d.]+) \| cpu%\(200=both cores\): rabbit (\d+) pg (\d+) node (\d+).*?\| (check \w+)/.exec(line);
+  if (!match) return null;
+  const [, c, rate, p50, p95, p99, commits, rabbit, postgres, node, check] = match;
+  return {
+    concurrency: Number(c),
+    sagasPerSecond: Number(rate),
+    latencyMs: { p50: Number(p50), p95: Number(p95), p99: Number(p99) },
+    pgCommitsPerSaga: Number(commits),
+    cpuPercentOfOneCore: { rabbitmq: Number(rabbit), postgres: Number(postgres), node: Number(node) },
+    check,
+  };
+}
+
 // ---- report --------------------------------------------------------------------------------------------
-function markdown({ ours, bare, rss, meta }) {
-  const lines = [
-    `Sagaflow vs bare amqplib+pg saga, ${meta.date}, ${meta.instances} instance(s) of each process, ${meta.decline * 100}% declined, ${meta.secs} s per level after ${meta.warmup} s warm-up. ${meta.cpu}.`,
-    '',
-    '| in flight | sagas/s ours | sagas/s bare | ratio | p50 ms ours / bare | p95 ms ours / bare | p99 ms ours / bare | CPU % ours: rabbit / pg / sagaflow | CPU % bare: rabbit / pg / node | per saga ours: commits / rows written / WAL KB | commits per saga bare |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+const NO_STATEMENTS = 'n/a (needs pg_stat_statements in shared_preload_libraries)';
+/** `orchestrator (pid 12)` -> `orchestrator`, unless two processes share the name (--instances). */
+function shortNames(byProcess) {
+  const names = Object.keys(byProcess).map((name) => name.replace(/ \(pid \d+\)$/, ''));
+  return Object.entries(byProcess).map(([name, ms], index) => `${names.filter((short) => short === names[index]).length > 1 ? name : names[index]} ${f2(ms)}`);
+}
+
+function ledgerLine(ledger) {
+  if (!ledger) return 'n/a';
+  const c = ledger.cpuMs;
+  return `${ledger.sagas} sagas in ${f1(ledger.seconds)} s; per saga: statements ${ledger.statements === null ? NO_STATEMENTS : f1(ledger.statements)}, commits ${f1(ledger.commits)}, rows written ${f1(ledger.rowsWritten)}, non-HOT updates ${f1(ledger.nonHotUpdates)}, WAL ${f1(ledger.walKb)} KB, messages ${f1(ledger.messages)}, CPU ms rabbit ${f2(c.rabbitmq)} pg ${f2(c.postgres)} app ${f2(c.app)} driver ${f2(c.driver)} (${shortNames(ledger.cpuMsByProcess).join(', ')})`;
+}
+
+/** One table per level: a row per figure, a column per system. */
+function ledgerTable(concurrency, systems) {
+  const rows = [
+    ['sagas in the window', (l) => `${l.sagas} in ${f1(l.seconds)} s`],
+    ['statements (pg_stat_statements)', (l) => (l.statements === null ? NO_STATEMENTS : f1(l.statements))],
+    ['commits', (l) => f1(l.commits)],
+    ['rows written (ins + upd + del)', (l) => f1(l.rowsWritten)],
+    ['non-HOT updates', (l) => f1(l.nonHotUpdates)],
+    ['WAL KB', (l) => f1(l.walKb)],
+    ['messages (2 × inbox rows)', (l) => f1(l.messages)],
+    ['CPU ms rabbitmq', (l) => f2(l.cpuMs.rabbitmq)],
+    ['CPU ms postgres', (l) => f2(l.cpuMs.postgres)],
+    ['CPU ms sagaflow / bare node', (l) => f2(l.cpuMs.app)],
+    ['CPU ms bench driver (this script)', (l) => f2(l.cpuMs.driver)],
+    ['CPU ms other (kernel I/O, ...)', (l) => f2(l.cpuMs.other)],
+    ['CPU ms by process', (l) => shortNames(l.cpuMsByProcess).join('<br>')],
   ];
+  return [
+    `Per saga at ${concurrency} in flight:`,
+    '',
+    `| per saga | ${systems.map(([name]) => name).join(' | ')} |`,
+    `|---|${systems.map(() => '---:').join('|')}|`,
+    ...rows.map(([title, cell]) => `| ${title} | ${systems.map(([, ledger]) => (ledger ? cell(ledger) : '-')).join(' | ')} |`),
+    '',
+  ];
+}
+
+function markdown({ ours, bare, bareMulti, rss, meta }) {
+  const at = (list, concurrency) => list.find((candidate) => candidate.concurrency === concurrency);
+  const lines = [
+    `Sagaflow vs bare amqplib+pg saga, ${meta.date}, ${meta.instances} instance(s) of each process, ${meta.decline * 100}% declined, ${meta.secs} s per level after ${meta.warmup} s warm-up; ${meta.bareModes.length ? `bare ran as ${meta.bareModes.map((mode) => `--mode=${mode}`).join(' and ')} (classic queues)` : 'no bare reference (--no-bare)'}. ${meta.cpu}.`,
+    '',
+  ];
+  if (bareMulti.length) {
+    lines.push(`**Headline, ours / bare-multi** (bare with a process per participant, laid out like Sagaflow): ${ours.map((row) => `${ratio(row.sagasPerSecond, at(bareMulti, row.concurrency)?.sagasPerSecond)} at ${row.concurrency}`).join(', ')} in flight.`, '');
+  }
+  lines.push(
+    '| in flight | sagas/s ours | sagas/s bare-multi | **ours / bare-multi** | sagas/s bare-single | ours / bare-single | p50 ms ours / bare-multi / bare-single | p99 ms ours / bare-multi / bare-single |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  const three = (row, multi, single, key) => `${f1(row.latencyMs[key])} / ${f1(multi?.latencyMs[key])} / ${f1(single?.latencyMs[key])}`;
   for (const row of ours) {
-    const reference = bare.find((candidate) => candidate.concurrency === row.concurrency);
-    const ratio = reference ? (row.sagasPerSecond / reference.sagasPerSecond).toFixed(2) : '-';
-    const pair = (key) => `${f1(row.latencyMs[key])} / ${f1(reference?.latencyMs[key])}`;
-    const c = row.cpuPercentOfOneCore;
-    const b = reference?.cpuPercentOfOneCore;
+    const [multi, single] = [at(bareMulti, row.concurrency), at(bare, row.concurrency)];
     lines.push(
-      `| ${row.concurrency} | ${f1(row.sagasPerSecond)} | ${f1(reference?.sagasPerSecond)} | ${ratio}× | ${pair('p50')} | ${pair('p95')} | ${pair('p99')} | ${c.rabbitmq.toFixed(0)} / ${c.postgres.toFixed(0)} / ${c.sagaflow.toFixed(0)} | ${b ? `${b.rabbitmq} / ${b.postgres} / ${b.node}` : '-'} | ${f1(row.pgPerSaga.commits)} / ${f1(row.pgPerSaga.rowsWritten)} / ${f1(row.pgPerSaga.walKb)} | ${f1(reference?.pgCommitsPerSaga)} |`,
+      `| ${row.concurrency} | ${f1(row.sagasPerSecond)} | ${f1(multi?.sagasPerSecond)} | **${ratio(row.sagasPerSecond, multi?.sagasPerSecond)}** | ${f1(single?.sagasPerSecond)} | ${ratio(row.sagasPerSecond, single?.sagasPerSecond)} | ${three(row, multi, single, 'p50')} | ${three(row, multi, single, 'p99')} |`,
     );
   }
-  lines.push('', '| process | peak RSS MB |', '|---|---:|', ...Object.entries(rss).map(([name, mb]) => `| ${name} | ${mb.toFixed(0)} |`));
+  lines.push(
+    '',
+    '| in flight | p95 ms ours / bare-multi / bare-single | CPU % ours: rabbit / pg / sagaflow | CPU % bare-multi: rabbit / pg / node | CPU % bare-single: rabbit / pg / node | bare\'s own pg commits/saga multi / single | bare check multi / single |',
+    '|---:|---:|---:|---:|---:|---:|---|',
+  );
+  const bareCpu = (b) => (b ? `${b.cpuPercentOfOneCore.rabbitmq} / ${b.cpuPercentOfOneCore.postgres} / ${b.cpuPercentOfOneCore.node}` : '-');
+  for (const row of ours) {
+    const [multi, single] = [at(bareMulti, row.concurrency), at(bare, row.concurrency)];
+    const c = row.cpuPercentOfOneCore;
+    lines.push(
+      `| ${row.concurrency} | ${three(row, multi, single, 'p95')} | ${c.rabbitmq.toFixed(0)} / ${c.postgres.toFixed(0)} / ${c.sagaflow.toFixed(0)} | ${bareCpu(multi)} | ${bareCpu(single)} | ${f1(multi?.pgCommitsPerSaga)} / ${f1(single?.pgCommitsPerSaga)} | ${multi?.check.replace('check ', '') ?? '-'} / ${single?.check.replace('check ', '') ?? '-'} |`,
+    );
+  }
+  lines.push(
+    '',
+    `Ledger: per saga over each level's window (ours: the measured ${meta.secs} s${meta.bareModes.length ? `; bare: ${meta.bareWindowSecs} s after its warm-up, watched from outside` : ''}). Messages = 2 × inbox rows (a command and its reply; retries and dead letters not counted); pg counters lag up to ~1 s; WAL, rabbitmq and postgres CPU are server-wide.`,
+    '',
+  );
+  for (const row of ours) {
+    const systems = [['ours', row.ledger]];
+    if (meta.bareModes.includes('multi')) systems.push(['bare-multi', at(bareMulti, row.concurrency)?.ledger]);
+    if (meta.bareModes.includes('single')) systems.push(['bare-single', at(bare, row.concurrency)?.ledger]);
+    lines.push(...ledgerTable(row.concurrency, systems));
+  }
+  lines.push('| process | peak RSS MB |', '|---|---:|', ...Object.entries(rss).map(([name, mb]) => `| ${name} | ${mb.toFixed(0)} |`));
   return lines.join('\n');
 }
 
@@ -310,14 +569,16 @@ const ours = [];
 let rss = {};
 try {
   await db.connect();
+  const statements = await enableStatements(db);
   const listener = new pg.Client({ connectionString: system.databaseUrl });
   await listener.connect();
   await listener.query(`listen ${SAGA_ENDED_CHANNEL}`);
   const waitForEnd = endWatcher(listener);
   const random = seededRandom(2026);
   for (const level of LEVELS) {
-    const result = await runLevel(system, db, waitForEnd, level, random);
+    const result = await runLevel(system, db, statements, waitForEnd, level, random);
     log(`ours C=${level}: ${f1(result.sagasPerSecond)} sagas/s, p50 ${f1(result.latencyMs.p50)} p99 ${f1(result.latencyMs.p99)} ms, cpu ${JSON.stringify(result.cpuPercentOfOneCore, (key, value) => (typeof value === 'number' ? Math.round(value) : value))}`);
+    log(`ours C=${level} ledger: ${ledgerLine(result.ledger)}`);
     ours.push(result);
   }
   rss = peakRss(system.pids());
@@ -326,11 +587,21 @@ try {
   await db.end().catch(() => undefined);
   await system.dispose();
 }
-const bare = options['no-bare'] ? [] : await runBare();
+// multi first: it is the headline
+const bareRuns = {};
+if (BARE_MODES.length) {
+  const database = await bareDatabase();
+  try {
+    for (const mode of ['multi', 'single'].filter((candidate) => BARE_MODES.includes(candidate))) bareRuns[mode] = await runBare(mode, database.name, ours);
+  } finally {
+    await database.drop();
+  }
+}
 const report = {
-  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, cpu: calibration },
+  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, bareModes: BARE_MODES, bareWindowSecs: BARE_WINDOW_S, cpu: calibration },
   ours,
-  bare,
+  bare: bareRuns.single ?? [],
+  bareMulti: bareRuns.multi ?? [],
   rss,
 };
 const table = markdown(report);
