@@ -11,12 +11,12 @@ import { OrdersController } from './orders/orders.controller.js';
 import { PlaceOrderHandler } from './orders/place-order.js';
 import { AskServiceHandler } from './read-models/ask-service.js';
 import { ReadController } from './read-models/read.controller.js';
-import { SagaEvent, SagaInstance } from './saga-engine/saga.entities.js';
+import { Saga, SagaHistory } from './saga-engine/saga.entities.js';
 import { SagaRuntime } from './saga-engine/saga-runtime.js';
 
 @Module({
   imports: [
-    SagaflowCoreModule.forRoot({ name: 'orchestrator', env, logger, schema: 'orchestrator', entities: [SagaInstance, SagaEvent], migrations }),
+    SagaflowCoreModule.forRoot({ name: 'orchestrator', env, logger, schema: 'orchestrator', entities: [Saga, SagaHistory], migrations }),
     CqrsModule.forRoot(),
   ],
   controllers: [OrdersController, ReadController, ConsoleController],

@@ -1,7 +1,7 @@
 // Scale-out: two instances of every process side by side, as competing consumers on the same queues. Half-way
 // through a load of orders, the second instance of every process is SIGKILLed: the first takes over what
-// the dead one held (unacked messages come back, its unpublished outbox rows are found by the poll, its
-// timers are in PostgreSQL). No order may be lost, charged twice or oversold.
+// the dead one held (unacked messages come back, commands it committed but never saw confirmed are sent
+// again by the timer poll, its timers are in PostgreSQL). No order may be lost, charged twice or oversold.
 import { fileURLToPath } from 'node:url';
 import {
   BrokerAdmin,

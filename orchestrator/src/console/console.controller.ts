@@ -6,7 +6,7 @@ import { ZodPipe } from '../http/zod.pipe.js';
 import { SagaNotFoundError } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
 import { NotAllowedError } from '../saga-engine/saga-state.js';
-import { SagaInstance } from '../saga-engine/saga.entities.js';
+import { Saga } from '../saga-engine/saga.entities.js';
 import { toOrderView } from '../orders/order.view.js';
 import { DeadLetters } from './dead-letters.js';
 
@@ -73,7 +73,7 @@ export class ConsoleController {
     const unfinished = { status: { $in: ['RUNNING', 'COMPENSATING'] as SagaStatus[] } };
     const now = Date.now();
     const sagas = await this.orm.em.fork().find(
-      SagaInstance,
+      Saga,
       {
         ...(query.status ? { status: query.status } : {}),
         ...(query.stuckForSeconds ? { ...unfinished, updatedAt: { $lt: new Date(now - query.stuckForSeconds * 1_000) } } : {}),
@@ -81,7 +81,7 @@ export class ConsoleController {
       },
       { orderBy: { updatedAt: 'asc' }, limit: query.limit },
     );
-    return sagas.map((saga) => ({ ...toOrderView(saga), awaiting: saga.awaiting ?? null }));
+    return sagas.map((saga) => ({ ...toOrderView(saga), awaiting: saga.state.awaiting ?? null }));
   }
 
   @Post('sagas/:id/retry')
@@ -104,10 +104,10 @@ export class ConsoleController {
     }
   }
 
-  private async sagasById(ids: (string | null)[]): Promise<Map<string, SagaInstance>> {
+  private async sagasById(ids: (string | null)[]): Promise<Map<string, Saga>> {
     const wanted = [...new Set(ids.filter((id): id is string => !!id && /^[0-9a-f-]{36}$/i.test(id)))];
     if (wanted.length === 0) return new Map();
-    const sagas = await this.orm.em.fork().find(SagaInstance, { id: { $in: wanted } });
+    const sagas = await this.orm.em.fork().find(Saga, { id: { $in: wanted } });
     return new Map(sagas.map((saga) => [saga.id, saga]));
   }
 }

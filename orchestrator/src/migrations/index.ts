@@ -3,6 +3,7 @@ import { Migration0002IdempotencyKeys } from './Migration0002IdempotencyKeys.js'
 import { Migration0003SagaFaultPlan } from './Migration0003SagaFaultPlan.js';
 import { Migration0004SagaTimers } from './Migration0004SagaTimers.js';
 import { Migration0005OutboxHoldsUnsent } from './Migration0005OutboxHoldsUnsent.js';
+import { Migration0006LeanSaga } from './Migration0006LeanSaga.js';
 
 /** Every orchestrator migration, in order. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   { name: 'Migration0003SagaFaultPlan', class: Migration0003SagaFaultPlan },
   { name: 'Migration0004SagaTimers', class: Migration0004SagaTimers },
   { name: 'Migration0005OutboxHoldsUnsent', class: Migration0005OutboxHoldsUnsent },
+  { name: 'Migration0006LeanSaga', class: Migration0006LeanSaga },
 ];

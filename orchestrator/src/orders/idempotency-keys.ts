@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BadRequestException } from '@nestjs/common';
+import { type Queryable, statement } from '@sagaflow/shared';
 
 const TABLE = '"orchestrator"."idempotency_key"';
 
@@ -30,36 +31,37 @@ const canonical = (value: unknown): unknown => {
   return Object.fromEntries(Object.keys(object).sort().map((name) => [name, canonical(object[name])]));
 };
 
+const EXPIRE = statement('idempotency.expire', `delete from ${TABLE} where scope = $1 and key = $2 and expires_at <= now()`);
+const CLAIM = statement(
+  'idempotency.claim',
+  `insert into ${TABLE} (scope, key, request_hash, order_id, created_at, expires_at)
+   values ($1, $2, $3, $4, now(), now() + $5 * interval '1 hour') on conflict do nothing returning key`,
+);
+const FIRST = statement('idempotency.first', `select request_hash, response from ${TABLE} where scope = $1 and key = $2`);
+const RESPOND = statement('idempotency.respond', `update ${TABLE} set response = $3 where scope = $1 and key = $2`);
+
 /**
  * Claims (scope, key) inside the caller's transaction. An expired row is deleted first, so the key can be
  * used afresh. A concurrent request holding the same key makes the insert wait until it commits; the
  * insert then does nothing and the committed row is read instead.
  */
 export async function claimKey(
-  em: EntityManager,
+  tx: Queryable,
   claim: { scope: string; key: string; requestHash: string; orderId: string; ttlHours: number },
 ): Promise<KeyClaim> {
   const { scope, key } = claim;
-  await em.execute(`delete from ${TABLE} where scope = ? and key = ? and expires_at <= now()`, [scope, key]);
-  const inserted = await em.execute(
-    `insert into ${TABLE} (scope, key, request_hash, order_id, created_at, expires_at)
-     values (?, ?, ?, ?, now(), now() + ? * interval '1 hour')
-     on conflict do nothing returning key`,
-    [scope, key, claim.requestHash, claim.orderId, claim.ttlHours],
-  );
+  await tx.query(EXPIRE, [scope, key]);
+  const inserted = await tx.query(CLAIM, [scope, key, claim.requestHash, claim.orderId, claim.ttlHours]);
   if (inserted.length > 0) return { claimed: true };
-  const [row] = await em.execute<{ request_hash: string; response: unknown }[]>(
-    `select request_hash, response from ${TABLE} where scope = ? and key = ?`,
-    [scope, key],
-  );
+  const [row] = await tx.query<{ request_hash: string; response: unknown }>(FIRST, [scope, key]);
   // Only possible if the row expired and was swept between the insert and this read.
   if (!row) throw new Error(`idempotency key ${key} vanished; retry the request`);
   return { claimed: false, requestHash: row.request_hash, response: row.response };
 }
 
 /** Stores the response to replay, in the same transaction as the claim (so a committed key always has one). */
-export async function storeResponse(em: EntityManager, scope: string, key: string, response: unknown): Promise<void> {
-  await em.execute(`update ${TABLE} set response = ? where scope = ? and key = ?`, [JSON.stringify(response), scope, key]);
+export async function storeResponse(tx: Queryable, scope: string, key: string, response: unknown): Promise<void> {
+  await tx.query(RESPOND, [scope, key, JSON.stringify(response)]);
 }
 
 export async function deleteExpiredKeys(em: EntityManager): Promise<number> {

@@ -2,7 +2,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import type { OrderStatus } from '@sagaflow/shared';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
-import { SagaEvent, SagaInstance } from '../saga-engine/saga.entities.js';
+import { Saga, SagaHistory } from '../saga-engine/saga.entities.js';
 import { SAGA_STATUSES_BY_ORDER_STATUS, toOrderView, type OrderView } from './order.view.js';
 
 export class GetOrder extends Query<OrderView | null> {
@@ -17,9 +17,9 @@ export class GetOrderHandler implements IQueryHandler<GetOrder> {
 
   async execute({ orderId }: GetOrder): Promise<OrderView | null> {
     const em = this.orm.em.fork();
-    const saga = await em.findOne(SagaInstance, { type: orderSaga.name, businessKey: orderId });
+    const saga = await em.findOne(Saga, { type: orderSaga.name, businessKey: orderId });
     if (!saga) return null;
-    const history = await em.find(SagaEvent, { sagaId: saga.id }, { orderBy: { id: 'asc' } });
+    const history = await em.find(SagaHistory, { sagaId: saga.id }, { orderBy: { seq: 'asc' } });
     return toOrderView(saga, history);
   }
 }
@@ -42,7 +42,7 @@ export class ListOrdersHandler implements IQueryHandler<ListOrders> {
 
   async execute({ status, limit, cursor }: ListOrders) {
     const sagas = await this.orm.em.fork().find(
-      SagaInstance,
+      Saga,
       {
         type: orderSaga.name,
         ...(status ? { status: { $in: SAGA_STATUSES_BY_ORDER_STATUS[status] } } : {}),

@@ -1,6 +1,6 @@
 import type { OrderLine, OrderStatus, SagaStatus } from '@sagaflow/shared';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
-import type { SagaEvent, SagaInstance } from '../saga-engine/saga.entities.js';
+import type { Saga, SagaHistory } from '../saga-engine/saga.entities.js';
 import type { StepState } from '../saga-engine/saga-state.js';
 
 /** An order as the API shows it: the order and the saga that carries it. Amounts in minor units. */
@@ -35,8 +35,8 @@ export const SAGA_STATUSES_BY_ORDER_STATUS: Record<OrderStatus, SagaStatus[]> = 
   PENDING: ['RUNNING', 'COMPENSATING', 'FAILED', 'COMPENSATION_FAILED'],
 };
 
-export function toOrderView(saga: SagaInstance, history?: SagaEvent[]): OrderView {
-  const data = saga.data as unknown as OrderSagaData;
+export function toOrderView(saga: Saga, history?: SagaHistory[]): OrderView {
+  const { data, steps, failureReason } = saga.state as { data: OrderSagaData; steps: StepState[]; failureReason: string | null };
   return {
     orderId: data.orderId,
     customerId: data.customerId,
@@ -44,22 +44,25 @@ export function toOrderView(saga: SagaInstance, history?: SagaEvent[]): OrderVie
     total: data.total,
     currency: data.currency,
     status: orderStatusOf(saga.status),
-    failureReason: saga.failureReason ?? null,
+    failureReason: failureReason ?? null,
     createdAt: saga.createdAt.toISOString(),
     updatedAt: saga.updatedAt.toISOString(),
     saga: {
       id: saga.id,
       status: saga.status,
-      steps: saga.steps,
-      history: history?.map((event) => ({
-        at: event.at.toISOString(),
-        kind: event.kind,
-        step: event.step ?? null,
-        messageId: event.messageId ?? null,
-        messageType: event.messageType ?? null,
-        outcome: event.outcome ?? null,
-        detail: event.detail ?? null,
-      })),
+      steps,
+      // One row per change of the saga; each event in it happened at the row's time.
+      history: history?.flatMap((row) =>
+        row.events.map((event) => ({
+          at: row.at.toISOString(),
+          kind: event.kind,
+          step: event.step ?? null,
+          messageId: event.messageId ?? null,
+          messageType: event.messageType ?? null,
+          outcome: event.outcome ?? null,
+          detail: event.detail ?? null,
+        })),
+      ),
     },
   };
 }

@@ -1,4 +1,3 @@
-import { MikroORM } from '@mikro-orm/postgresql';
 import { UnprocessableEntityException } from '@nestjs/common';
 import { CommandHandler, Command, type ICommandHandler } from '@nestjs/cqrs';
 import { FaultPlan, newMessageId, OrderLine, type OrderStatus } from '@sagaflow/shared';
@@ -8,7 +7,7 @@ import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { StartSaga } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
-import type { SagaRow } from '../saga-engine/saga-store.js';
+import type { Saga } from '../saga-engine/saga.entities.js';
 import { claimKey, requestHash, storeResponse } from './idempotency-keys.js';
 import { toOrderView } from './order.view.js';
 
@@ -49,27 +48,26 @@ export class PlaceOrder extends Command<{ order: PlacedOrder; replayed: boolean 
  */
 @CommandHandler(PlaceOrder)
 export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
-  constructor(
-    private readonly runtime: SagaRuntime,
-    private readonly orm: MikroORM,
-  ) {}
+  constructor(private readonly runtime: SagaRuntime) {}
 
   async execute({ body, correlationId, idempotencyKey }: PlaceOrder) {
     const orderId = newMessageId();
     if (!idempotencyKey) {
-      const saga = await this.runtime.engine.start(orderSaga, startRequest(orderId, body, correlationId));
+      const saga = await this.runtime.engine.start(orderSaga.name, startRequest(orderId, body, correlationId));
       return { order: placed(saga), replayed: false };
     }
     return this.placeOnce(orderId, body, correlationId, idempotencyKey);
   }
 
   /** The key row and the saga commit together: a key never names an order that was not started, nor two. */
-  private async placeOnce(orderId: string, body: PlaceOrderBody, correlationId: string | undefined, key: string) {
+  private placeOnce(orderId: string, body: PlaceOrderBody, correlationId: string | undefined, key: string) {
     // Keys are per customer (the stand-in for the caller's identity): two customers may pick the same key.
     const scope = `POST /orders ${body.customerId}`;
     const hash = requestHash(body);
-    const result = await this.orm.em.fork().transactional(async (em) => {
-      const claim = await claimKey(em, { scope, key, requestHash: hash, orderId, ttlHours: env.IDEMPOTENCY_TTL_HOURS });
+    const { engine } = this.runtime;
+    // The saga's first command goes out once this has committed.
+    return engine.repository.transaction(async (unit) => {
+      const claim = await claimKey(unit.tx, { scope, key, requestHash: hash, orderId, ttlHours: env.IDEMPOTENCY_TTL_HOURS });
       if (!claim.claimed) {
         if (claim.requestHash !== hash) {
           throw new UnprocessableEntityException({
@@ -82,14 +80,10 @@ export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
         const { orderId: firstOrderId, status } = claim.response as PlacedOrder;
         return { order: { orderId: firstOrderId, status }, replayed: true };
       }
-      const { saga, outgoing } = await this.runtime.engine.startIn(em, orderSaga, startRequest(orderId, body, correlationId));
-      const order = placed(saga);
-      await storeResponse(em, scope, key, order);
-      return { order, replayed: false, outgoing };
+      const order = placed(await engine.start(orderSaga.name, startRequest(orderId, body, correlationId), unit));
+      await storeResponse(unit.tx, scope, key, order);
+      return { order, replayed: false };
     });
-    // The saga's first command is in the outbox; publish it now that it has committed (the poll would too).
-    if (result.outgoing) void this.runtime.engine.afterCommit(result.outgoing);
-    return { order: result.order, replayed: result.replayed };
   }
 }
 
@@ -100,7 +94,7 @@ const startRequest = (orderId: string, body: PlaceOrderBody, correlationId: stri
   faultPlan: body.faults,
 });
 
-const placed = (saga: SagaRow): PlacedOrder => {
+const placed = (saga: Saga): PlacedOrder => {
   const { orderId, status } = toOrderView(saga);
   return { orderId, status };
 };

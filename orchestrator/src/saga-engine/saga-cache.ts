@@ -1,5 +1,5 @@
 import { FINAL_SAGA_STATUSES } from '@sagaflow/shared';
-import type { SagaRow } from './saga-store.js';
+import type { Saga } from './saga.entities.js';
 
 /**
  * The state this orchestrator last saved of each saga in flight, so applying a reply usually needs no
@@ -9,19 +9,19 @@ import type { SagaRow } from './saga-store.js';
  * leaves a half-applied state behind. Ended sagas leave; the oldest go first beyond `capacity`.
  */
 export class SagaCache {
-  private readonly sagas = new Map<string, SagaRow>();
+  private readonly sagas = new Map<string, Saga>();
 
   constructor(private readonly capacity = 5_000) {}
 
   /** The saga as last saved here, removed from the cache (put it back with `keep` once saved again). */
-  take(sagaId: string): SagaRow | undefined {
+  take(sagaId: string): Saga | undefined {
     const saga = this.sagas.get(sagaId);
     this.sagas.delete(sagaId);
     return saga;
   }
 
   /** Remembers a saga just saved (at its new version); forgets it if it has ended. */
-  keep(saga: SagaRow): void {
+  keep(saga: Saga): void {
     this.sagas.delete(saga.id);
     if (FINAL_SAGA_STATUSES.includes(saga.status)) return;
     this.sagas.set(saga.id, saga);

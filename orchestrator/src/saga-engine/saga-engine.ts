@@ -1,29 +1,32 @@
-import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import {
   COMMANDS,
-  EXCHANGES,
+  DeadLetterError,
+  type Envelope,
   FailureReply,
+  type FaultPlan,
+  FINAL_SAGA_STATUSES,
+  HEADERS,
   newMessageId,
-  type Outbox,
-  type OutboxMessage,
-  type OutboxRelay,
-  type OutboxRow,
+  parseFailures,
   parseReplyType,
   PermanentError,
-  SCHEMA_VERSION,
-  DeadLetterError,
-  FINAL_SAGA_STATUSES,
-  SAGA_ENDED_CHANNEL,
-  type Envelope,
-  type FaultPlan,
-  HEADERS,
-  parseFailures,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import { SagaCache } from './saga-cache.js';
 import type { SagaDefinition } from './saga-definition.js';
-import { type SagaEventRow, type SagaRow, SagaStore, SagaVersionConflict, type SagaWrite } from './saga-store.js';
-import { applyReply, applyTimer, forceCompensation, nextTimerAt, retryNow, startSaga, type SagaState, type Transition } from './saga-state.js';
+import type { Saga, SagaEvent } from './saga.entities.js';
+import { type SagaChange, type SagaRepository, type SagaUnitOfWork, SagaVersionConflict } from './saga-repository.js';
+import {
+  applyReply,
+  applyTimer,
+  awaitedCommand,
+  delayedCommandSent,
+  forceCompensation,
+  nextTimerAt,
+  retryNow,
+  startSaga,
+  type Transition,
+} from './saga-state.js';
 
 export interface StartSaga<D> {
   businessKey: string;
@@ -39,94 +42,92 @@ export class SagaNotFoundError extends Error {}
 const MAX_CONFLICT_RETRIES = 20;
 
 /**
- * Runs saga definitions. Each transition (start, one reply, a timer, an operator's action) is computed by
- * the pure state machine and written by the store as one atomic statement: the saga row (version
- * checked), its history, and the next command in the outbox. The command is published after that
- * commit, so a reply can never overtake the state change that sent its command. Replies come in
- * batches (the replies in hand): one statement saves all their sagas' transitions. The engine remembers
- * each saga as it last saved it, so a reply usually needs no read; the version check keeps that safe.
+ * Runs saga definitions. The engine decides: each event (a start, a reply, a timer, an operator's action)
+ * goes through the pure state machine, which turns a state and an event into a transition. The
+ * repository persists: the saga row (version checked), one history row, and the command it sends, which
+ * goes out once that has committed, so a reply can never overtake the state change that asked for it.
+ * Replies come in batches (the replies in hand), all saved by one statement. The engine remembers each
+ * saga as it last saved it, so a reply usually needs no read; the version check keeps that safe.
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition<any>>();
-  private readonly store: SagaStore;
   private readonly cache = new SagaCache();
 
   constructor(
-    private readonly orm: MikroORM,
-    outbox: Outbox,
-    private readonly relay: OutboxRelay,
+    readonly repository: SagaRepository,
     private readonly logger: Logger,
-  ) {
-    this.store = new SagaStore(outbox);
-  }
+  ) {}
 
   register(definition: SagaDefinition<any>): void {
     this.definitions.set(definition.name, definition);
   }
 
-  /** Starts a saga and publishes its first command. */
-  async start<D>(definition: SagaDefinition<D>, request: StartSaga<D>): Promise<SagaRow> {
-    const { saga, outgoing } = await this.startIn(this.orm.em.fork(), definition, request);
-    this.cache.keep(saga);
-    void this.afterCommit(outgoing);
-    return saga;
+  /** The definition of a saga type: the one way to reach one. */
+  definition(type: string): SagaDefinition<any> {
+    const definition = this.definitions.get(type);
+    if (!definition) throw new PermanentError(`no saga definition named ${type}`);
+    return definition;
   }
 
   /**
-   * Starts a saga with the caller's entity manager (inside its transaction, to commit it with something
-   * else, e.g. an idempotency key). The caller passes `outgoing` to `afterCommit()` once committed.
+   * Starts a saga; its first command is published once it has committed. Within `unit`, it commits with
+   * whatever else that transaction writes (e.g. an idempotency key).
    */
-  async startIn<D>(em: EntityManager, definition: SagaDefinition<D>, request: StartSaga<D>): Promise<{ saga: SagaRow; outgoing: OutboxRow[] }> {
+  async start<D>(type: string, request: StartSaga<D>, unit?: SagaUnitOfWork): Promise<Saga> {
+    const definition = this.definition(type);
     const now = new Date();
     const transition = startSaga(definition, request.data, now, newMessageId());
-    const saga: SagaRow = {
+    const saga: Saga = {
       id: newMessageId(),
-      type: definition.name,
+      type,
       businessKey: request.businessKey,
       correlationId: request.correlationId,
+      status: transition.state.status,
+      state: transition.state,
       faultPlan: request.faultPlan ?? null,
-      ...persisted(definition, transition.state),
+      timerAt: null,
       version: 1,
       createdAt: now,
       updatedAt: now,
     };
-    const started: SagaEventRow = { ...NO_EVENT_DETAIL, at: now, kind: 'saga-started' };
-    const outgoing = await this.store.insert(em, this.writeOf(saga, transition, now, '', [started]));
-    this.logger.debug({ sagaId: saga.id, type: definition.name, businessKey: request.businessKey }, 'saga started');
-    return { saga, outgoing };
-  }
-
-  /** Publishes the commands a committed transition wrote to the outbox, now rather than at the next poll. */
-  afterCommit(outgoing: OutboxRow[]): Promise<void> {
-    return this.relay.dispatch(outgoing);
+    const change = this.change(saga, definition, transition, now, '', [{ kind: 'saga-started' }]);
+    if (unit) await unit.insert(change, now);
+    else {
+      await this.repository.insert(change, now);
+      this.cache.keep(saga);
+    }
+    this.logger.debug({ sagaId: saga.id, type, businessKey: request.businessKey }, 'saga started');
+    return saga;
   }
 
   /**
    * A person's action from the console: `retry` sends the awaited command again now (or re-runs a failed
    * step or undo); `compensate` undoes a saga still before its pivot. Recorded in the saga's history.
    */
-  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<SagaRow> {
-    const result = await this.orm.em.fork().transactional(async (em) => {
-      this.cache.forget(sagaId);
-      const saga = await this.store.load(em, sagaId, { lock: true });
+  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<Saga> {
+    this.cache.forget(sagaId);
+    const saga = await this.repository.transaction(async (unit) => {
+      const saga = await unit.lock(sagaId);
       if (!saga) return null;
-      const definition = this.definitionOf(saga);
+      const definition = this.definition(saga.type);
       const now = new Date();
       const transition =
-        action === 'retry' ? retryNow(definition, stateOf(saga), now, newMessageId()) : forceCompensation(definition, stateOf(saga), now, newMessageId(), note);
-      const event: SagaEventRow = { ...NO_EVENT_DETAIL, at: now, step: saga.awaiting?.step ?? null, kind: 'operator-action', outcome: action, detail: note };
-      return { saga, outgoing: await this.advance(em, saga, definition, transition, now, '', [event]) };
+        action === 'retry' ? retryNow(definition, saga.state, now, newMessageId()) : forceCompensation(definition, saga.state, now, newMessageId(), note);
+      const event: SagaEvent = { kind: 'operator-action', step: saga.state.awaiting?.step, outcome: action, detail: note };
+      await unit.save([this.change(saga, definition, transition, now, '', [event])]);
+      return saga;
     });
-    if (!result) throw new SagaNotFoundError(`no saga ${sagaId}`);
-    await this.afterCommit(result.outgoing);
-    return result.saga;
+    if (!saga) throw new SagaNotFoundError(`no saga ${sagaId}`);
+    return saga;
   }
 
   /** Records something a person did about a saga (e.g. replayed or discarded one of its dead letters). */
-  async recordOperatorAction(sagaId: string, action: string, detail: string, messageId: string | null = null): Promise<void> {
-    const em = this.orm.em.fork();
-    if (!(await this.store.load(em, sagaId))) return;
-    await this.store.appendEvent(em, sagaId, { ...NO_EVENT_DETAIL, at: new Date(), kind: 'operator-action', messageId, outcome: action, detail });
+  async recordOperatorAction(sagaId: string, action: string, detail: string, messageId?: string): Promise<void> {
+    this.cache.forget(sagaId);
+    await this.repository.transaction(async (unit) => {
+      const saga = await unit.lock(sagaId);
+      if (saga) await unit.save([unchanged(saga, { kind: 'operator-action', messageId, outcome: action, detail }, new Date())]);
+    });
   }
 
   /** The step a command type belongs to in a saga's definition (for showing a dead letter's step). */
@@ -138,35 +139,40 @@ export class SagaEngine {
   }
 
   /**
-   * Fires the timers that are due (reply timeouts, deadlines), a batch per transaction. The rows are
+   * Fires the timers that are due, a batch per transaction: reply timeouts and deadlines move the saga on;
+   * a command delayed by a back-off, or committed without a confirmed publish, goes out. The rows are
    * claimed with FOR UPDATE SKIP LOCKED, so several orchestrators share the work without doing it twice.
    * Returns how many sagas it moved on.
    */
   async fireDueTimers(batchSize = 50): Promise<number> {
-    if (!(await this.store.anyTimerDue(this.orm.em.fork()))) return 0;
-    const outgoing: OutboxRow[] = [];
-    const fired = await this.orm.em.fork().transactional(async (em) => {
-      let moved = 0;
-      for (const saga of await this.store.claimDueTimers(em, batchSize)) {
+    if (!(await this.repository.anyTimerDue())) return 0;
+    return this.repository.transaction(async (unit) => {
+      const changes: SagaChange[] = [];
+      const publishes: Promise<SagaChange | null>[] = [];
+      for (const saga of await unit.claimDueTimers(batchSize)) {
         this.cache.forget(saga.id);
         const definition = this.definitions.get(saga.type);
         if (!definition) continue;
         const now = new Date();
-        const transition = applyTimer(definition, stateOf(saga), now, newMessageId());
-        if (!transition) {
-          // Nothing due after all (e.g. the reply came meanwhile): just move the timer on.
-          saga.timerAt = nextTimerAt(definition, stateOf(saga));
-          await this.store.update(em, { saga, events: [], messages: [] });
+        const transition = applyTimer(definition, saga.state, now, newMessageId());
+        if (transition) {
+          changes.push(this.change(saga, definition, transition, now, '', []));
+          this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
           continue;
         }
-        outgoing.push(...(await this.advance(em, saga, definition, transition, now, '')));
-        this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
-        moved++;
+        // Before its timeout: the command is due (after a back-off), or nobody here saw it confirmed.
+        // Its saga state committed long ago, so it is published first, then the timer moves on.
+        const command = awaitedCommand(definition, saga.state);
+        const state = delayedCommandSent(saga.state);
+        const moved = () => (Object.assign(saga, { state, timerAt: nextTimerAt(definition, state) }), unchanged(saga, null, now));
+        if (!command || (!saga.state.awaiting!.sendAt && unit.wasPublished(command.messageId))) changes.push(moved());
+        else publishes.push(unit.publish(saga, command).then(moved, () => null));
       }
-      return moved;
+      // A publish that failed leaves its saga's timer as it is: the next poll tries again.
+      for (const change of await Promise.all(publishes)) if (change) changes.push(change);
+      await unit.save(changes);
+      return changes.filter((change) => change.events.length > 0).length;
     });
-    await this.afterCommit(outgoing);
-    return fired;
   }
 
   /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */
@@ -177,10 +183,9 @@ export class SagaEngine {
 
   /**
    * Takes the replies in hand together: one read for the sagas not remembered from their last save here,
-   * one statement for every transition (replies to one saga applied in turn), one commit; then the
-   * commands they caused are published.
-   * Returns, per reply, nothing (done: ack it) or why it failed. A saga someone else moved meanwhile (a
-   * second orchestrator) is read and decided again.
+   * one statement for every change (replies to one saga applied in turn); then the commands they caused
+   * are published. Returns, per reply, nothing (done: ack it) or why it failed. A saga someone else moved
+   * meanwhile (a second orchestrator) is read and decided again.
    */
   async handleReplies(replies: Envelope[]): Promise<(Error | undefined)[]> {
     const outcomes: (Error | undefined)[] = replies.map(() => undefined);
@@ -193,10 +198,7 @@ export class SagaEngine {
       }
     });
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const { outgoing, conflicted } = await this.applyReplies(this.orm.em.fork(), pending, outcomes);
-      // The replies are acked once the next commands are confirmed (or left to the outbox poll).
-      await this.afterCommit(outgoing);
-      pending = conflicted;
+      pending = await this.applyReplies(pending, outcomes);
       if (attempt >= MAX_CONFLICT_RETRIES) {
         for (const { index, reply } of pending) outcomes[index] = new SagaVersionConflict(`saga ${reply.sagaId} kept changing concurrently`);
         break;
@@ -206,23 +208,23 @@ export class SagaEngine {
   }
 
   /**
-   * Decides every reply against its saga (as last saved here, else as read now) and saves all
-   * transitions at once; returns the replies to decide again on a fresh read: their saga moved
-   * meanwhile, or a remembered state called them stale (only a fresh read may say that).
+   * Decides every reply against its saga (as last saved here, else as read now) and saves all changes at
+   * once; returns the replies to decide again on a fresh read: their saga moved meanwhile, or a
+   * remembered state called them stale (only a fresh read may say that).
    */
-  private async applyReplies(em: EntityManager, pending: ReplyInHand[], outcomes: (Error | undefined)[]): Promise<{ outgoing: OutboxRow[]; conflicted: ReplyInHand[] }> {
-    const { sagas, remembered } = await this.sagasFor(em, pending);
-    const bySaga = new Map<string, { write: SagaWrite; replies: ReplyInHand[]; logs: (() => void)[] }>();
+  private async applyReplies(pending: ReplyInHand[], outcomes: (Error | undefined)[]): Promise<ReplyInHand[]> {
+    const { sagas, remembered } = await this.sagasFor(pending);
+    const bySaga = new Map<string, { change: SagaChange; replies: ReplyInHand[]; logs: (() => void)[] }>();
     const now = new Date();
     for (const item of pending) {
       const saga = sagas.get(item.reply.sagaId);
       try {
         if (!saga) throw new PermanentError(`no saga ${item.reply.sagaId}`);
-        const { write, log } = this.decide(saga, item, now);
+        const { change, log } = this.decide(saga, item, now);
         const same = bySaga.get(saga.id);
-        if (!same) bySaga.set(saga.id, { write, replies: [item], logs: [log] });
+        if (!same) bySaga.set(saga.id, { change, replies: [item], logs: [log] });
         else {
-          same.write = merged(same.write, write);
+          same.change = merged(same.change, change);
           same.replies.push(item);
           same.logs.push(log);
         }
@@ -231,137 +233,89 @@ export class SagaEngine {
       }
     }
     const conflicted: ReplyInHand[] = [];
-    const writes = [...bySaga.values()].filter(({ write, replies }) => {
-      if (!(write.historyOnly && remembered.has(write.saga.id))) return true;
+    const decided = [...bySaga.values()].filter(({ change, replies }) => {
+      if (!(change.stale && remembered.has(change.saga.id))) return true;
       conflicted.push(...replies);
       return false;
     });
-    const results = writes.length ? await this.store.saveAll(em, writes.map(({ write }) => write)) : [];
-    const outgoing: OutboxRow[] = [];
-    results.forEach((result, i) => {
-      if (!result.saved) return conflicted.push(...writes[i].replies);
-      if (!writes[i].write.historyOnly) this.cache.keep(writes[i].write.saga);
-      outgoing.push(...result.outgoing);
-      writes[i].logs.forEach((log) => log());
+    const saved = decided.length ? await this.repository.save(decided.map(({ change }) => change)) : [];
+    saved.forEach((ok, i) => {
+      if (!ok) return conflicted.push(...decided[i].replies);
+      this.cache.keep(decided[i].change.saga);
+      decided[i].logs.forEach((log) => log());
     });
-    return { outgoing, conflicted };
+    return conflicted;
   }
 
   /** The replies' sagas: as last saved here where remembered (those ids in `remembered`), the others read in one query. */
-  private async sagasFor(em: EntityManager, pending: ReplyInHand[]): Promise<{ sagas: Map<string, SagaRow>; remembered: Set<string> }> {
+  private async sagasFor(pending: ReplyInHand[]): Promise<{ sagas: Map<string, Saga>; remembered: Set<string> }> {
     const sagaIds = [...new Set(pending.map(({ reply }) => reply.sagaId))];
-    const sagas = new Map<string, SagaRow>();
+    const sagas = new Map<string, Saga>();
     for (const sagaId of sagaIds) {
       const saga = this.cache.take(sagaId);
       if (saga) sagas.set(sagaId, saga);
     }
     const remembered = new Set(sagas.keys());
     const toRead = sagaIds.filter((sagaId) => !remembered.has(sagaId));
-    if (toRead.length) for (const [sagaId, saga] of await this.store.loadMany(em, toRead)) sagas.set(sagaId, saga);
+    if (toRead.length) for (const [sagaId, saga] of await this.repository.loadMany(toRead)) sagas.set(sagaId, saga);
     return { sagas, remembered };
   }
 
   /** What a reply does to its saga (moved to its next state here, not saved yet), and the log line for once it is saved. */
-  private decide(saga: SagaRow, { reply, outcome }: ReplyInHand, now: Date): { write: SagaWrite; log: () => void } {
-    const log = this.logger.child({ sagaId: saga.id, messageId: reply.messageId, type: reply.type });
-    const awaiting = saga.awaiting;
+  private decide(saga: Saga, { reply, outcome }: ReplyInHand, now: Date): { change: SagaChange; log: () => void } {
+    const ids = { sagaId: saga.id, messageId: reply.messageId, type: reply.type };
+    const awaiting = saga.state.awaiting;
     const about = { messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome };
     if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
       // Late, duplicated or out-of-order: the saga has moved on. Recorded, not applied.
       const detail = awaiting ? `awaiting ${awaiting.commandType} ${awaiting.messageId}` : `saga is ${saga.status}`;
-      const ignored: SagaEventRow = { ...NO_EVENT_DETAIL, ...about, at: now, kind: 'reply-ignored', detail };
-      return { write: { saga, events: [ignored], messages: [], historyOnly: true }, log: () => log.info({ detail }, 'stale reply ignored') };
+      return { change: unchanged(saga, { kind: 'reply-ignored', ...about, detail }, now), log: () => this.logger.info({ ...ids, detail }, 'stale reply ignored') };
     }
-    const definition = this.definitionOf(saga);
-    const transition = applyReply(definition, stateOf(saga), { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
+    const definition = this.definition(saga.type);
+    const transition = applyReply(definition, saga.state, { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
-    const applied: SagaEventRow = { ...about, at: now, step: awaiting.step, kind: 'reply-applied', detail: failure ? `${failure.code}: ${failure.reason}` : null };
-    const write = this.transit(saga, definition, transition, now, reply.messageId, [applied]);
-    const { status, businessKey, failureReason } = saga;
+    const applied: SagaEvent = { ...about, kind: 'reply-applied', step: awaiting.step, detail: failure ? `${failure.code}: ${failure.reason}` : undefined };
+    const change = this.change(saga, definition, transition, now, reply.messageId, [applied]);
+    const { status, businessKey } = saga;
     return {
-      write,
+      change,
       log: () => {
-        log.debug({ step: awaiting.step, outcome: outcome.outcome, status }, 'reply applied');
-        if (FINAL_SAGA_STATUSES.includes(status)) log.info({ status, businessKey, failureReason }, 'saga ended');
+        if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...ids, step: awaiting.step, outcome: outcome.outcome, status }, 'reply applied');
+        if (change.ended) this.logger.info({ ...ids, status, businessKey, failureReason: saga.state.failureReason }, 'saga ended');
       },
     };
   }
 
-  /** Moves a saga read from the store to the transition's state and saves it, its history and its command. */
-  private advance(
-    em: EntityManager,
-    saga: SagaRow,
-    definition: SagaDefinition<any>,
-    transition: Transition<unknown>,
-    now: Date,
-    causationId: string,
-    first: SagaEventRow[] = [],
-  ): Promise<OutboxRow[]> {
-    return this.store.update(em, this.transit(saga, definition, transition, now, causationId, first));
-  }
-
-  /** Moves a saga (in memory) to the transition's state; returns what saving it writes. */
-  private transit(saga: SagaRow, definition: SagaDefinition<any>, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEventRow[]): SagaWrite {
-    Object.assign(saga, persisted(definition, transition.state), { updatedAt: now });
-    return this.writeOf(saga, transition, now, causationId, first);
-  }
-
-  private definitionOf(saga: SagaRow): SagaDefinition<any> {
-    const definition = this.definitions.get(saga.type);
-    if (!definition) throw new PermanentError(`no saga definition named ${saga.type}`);
-    return definition;
-  }
-
-  /** What a transition writes besides the saga row: its history (`first`, then what it sent and ended) and its command. */
-  private writeOf(saga: SagaRow, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEventRow[] = []): SagaWrite {
-    const { send, state } = transition;
+  /** Moves a saga (in memory) to the transition's state; returns the change that saves it, with what happened. */
+  private change(saga: Saga, definition: SagaDefinition<any>, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEvent[]): SagaChange {
+    const { state, send, timer } = transition;
+    Object.assign(saga, { state, status: state.status, timerAt: nextTimerAt(definition, state), updatedAt: now });
     const events = [...first];
-    const messages: OutboxMessage[] = [];
     if (send) {
-      const envelope: Envelope = {
-        messageId: send.messageId,
-        type: send.contract.type,
-        sagaId: saga.id,
-        correlationId: saga.correlationId,
-        causationId,
-        schemaVersion: SCHEMA_VERSION,
-        payload: send.payload,
-        headers: {
-          [HEADERS.retryPolicy]: JSON.stringify(send.retry),
-          [HEADERS.attempt]: 1,
-          [HEADERS.resend]: send.resend,
-          ...(saga.faultPlan?.[send.contract.type] ? { [HEADERS.faultPlan]: JSON.stringify(saga.faultPlan[send.contract.type]) } : {}),
-        },
-      };
-      const notBefore = send.delayMs > 0 ? new Date(now.getTime() + send.delayMs) : undefined;
-      const detail = send.resend > 0 ? `resend ${send.resend}` : notBefore ? `after ${send.delayMs} ms` : null;
-      events.push({ at: now, step: send.step, kind: 'command-sent', messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail });
-      messages.push({ exchange: EXCHANGES.commands, routingKey: send.contract.type, envelope, notBefore });
+      const detail = send.resend > 0 ? `resend ${send.resend}` : send.delayMs > 0 ? `after ${send.delayMs} ms` : undefined;
+      events.push({ kind: 'command-sent', step: send.step, messageId: send.messageId, messageType: send.contract.type, outcome: send.action, detail });
     }
-    if (transition.timer) {
-      const { kind, step, detail } = transition.timer;
-      events.push({ ...NO_EVENT_DETAIL, at: now, step, kind, detail });
-    }
+    if (timer) events.push({ kind: timer.kind, step: timer.step, detail: timer.detail });
     const ended = FINAL_SAGA_STATUSES.includes(state.status);
-    if (ended) events.push({ ...NO_EVENT_DETAIL, at: now, kind: 'saga-ended', outcome: state.status, detail: state.failureReason });
-    // Delivered on commit to whoever LISTENs (the benchmark's closed loop), so nobody has to poll for the end.
-    const notify = ended
-      ? { channel: SAGA_ENDED_CHANNEL, payload: JSON.stringify({ sagaId: saga.id, type: saga.type, businessKey: saga.businessKey, status: state.status }) }
-      : undefined;
-    return { saga, events, messages, notify };
+    if (ended) events.push({ kind: 'saga-ended', outcome: state.status, detail: state.failureReason ?? undefined });
+    return { saga, events, send, causationId, ended, at: now };
   }
 }
 
-const NO_EVENT_DETAIL = { step: null, messageId: null, messageType: null, outcome: null, detail: null } as const;
+/** A change that leaves the saga's state as it is: only what happened (if anything) is recorded. */
+function unchanged(saga: Saga, event: SagaEvent | null, at: Date): SagaChange {
+  return { saga, events: event ? [event] : [], send: null, causationId: '', ended: false, at, stale: event?.kind === 'reply-ignored' };
+}
 
-/** Two transitions of one saga in one batch as one write: the later state, both histories, both commands. */
-function merged(first: SagaWrite, then: SagaWrite): SagaWrite {
+/** Two changes of one saga in one batch as one: the later state, both histories, the later command. */
+function merged(first: SagaChange, then: SagaChange): SagaChange {
   return {
-    saga: then.saga,
+    ...then,
     events: [...first.events, ...then.events],
-    messages: [...first.messages, ...then.messages],
-    notify: then.notify ?? first.notify,
-    historyOnly: first.historyOnly && then.historyOnly,
+    send: then.send ?? first.send,
+    causationId: then.send ? then.causationId : first.causationId,
+    ended: first.ended || then.ended,
+    stale: first.stale && then.stale,
   };
 }
 
@@ -387,22 +341,3 @@ function readReply(reply: Envelope): ReplyInHand['outcome'] {
 function attemptsOf(reply: Envelope): { attempts: number; failures: { at: string; error: string }[] } {
   return { attempts: Number(reply.headers?.[HEADERS.attempts] ?? 1), failures: parseFailures(reply.headers?.[HEADERS.failures]) };
 }
-
-const persisted = (definition: SagaDefinition<any>, state: SagaState<unknown>) => ({
-  status: state.status,
-  data: state.data as Record<string, unknown>,
-  steps: state.steps,
-  awaiting: state.awaiting,
-  failureReason: state.failureReason,
-  deadlineAt: state.deadlineAt ? new Date(state.deadlineAt) : null,
-  timerAt: nextTimerAt(definition, state),
-});
-
-const stateOf = (saga: SagaRow): SagaState<unknown> => ({
-  status: saga.status,
-  data: saga.data,
-  steps: saga.steps,
-  awaiting: saga.awaiting ?? null,
-  failureReason: saga.failureReason ?? null,
-  deadlineAt: saga.deadlineAt?.toISOString() ?? null,
-});

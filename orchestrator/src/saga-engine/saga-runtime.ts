@@ -1,32 +1,28 @@
-import { MikroORM } from '@mikro-orm/postgresql';
 import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { Broker, type Consumer, decode, type Envelope, Outbox, OutboxRelay, QUEUES } from '@sagaflow/shared';
+import { Broker, type Consumer, Database, decode, type Envelope, QUEUES } from '@sagaflow/shared';
 import type { ConsumeMessage } from 'amqplib';
 import { logger } from '../config.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import { SagaEngine } from './saga-engine.js';
+import { SagaRepository } from './saga-repository.js';
 
-/** Wires the engine to the broker: the outbox relay sends commands, the replies queue feeds the engine. */
+/** Wires the engine to the broker: the replies queue feeds the engine, and a poll fires its durable timers. */
 @Injectable()
 export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly engine: SagaEngine;
-  private readonly relay: OutboxRelay;
   private replies?: Consumer;
   private timers?: NodeJS.Timeout;
   private firing?: Promise<unknown>;
 
   constructor(
     private readonly broker: Broker,
-    orm: MikroORM,
+    db: Database,
   ) {
-    const outbox = new Outbox('orchestrator');
-    this.relay = new OutboxRelay({ outbox, em: orm.em, publisher: broker.publisher, logger });
-    this.engine = new SagaEngine(orm, outbox, this.relay, logger);
+    this.engine = new SagaEngine(new SagaRepository(db, broker.publisher, logger), logger);
     this.engine.register(orderSaga);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.relay.start();
     // Timers live in PostgreSQL (saga.timer_at); this poll fires the due ones. No in-memory timer is trusted.
     this.timers = setInterval(() => {
       this.firing ??= this.engine
@@ -55,11 +51,10 @@ export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShu
     return decoded.map((item) => (item instanceof Error ? item : outcomes[next++]));
   }
 
-  /** Graceful stop: finish the replies in hand, then flush the outbox, while the database is still open. */
+  /** Graceful stop: the timer poll and the replies in hand finish (their commands published) while the database is open. */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timers);
     await this.firing;
     await this.replies?.close();
-    await this.relay.stop();
   }
 }

@@ -30,6 +30,8 @@ export interface Awaiting {
   timeoutAt: string;
   /** Refusals so far of this step's action, for those retried with back-off (compensations, steps after the pivot). */
   refusals: number;
+  /** A command sent after a back-off: when it is due (absent once it has gone out). */
+  sendAt?: string;
 }
 
 export interface SagaState<D> {
@@ -194,16 +196,49 @@ function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, timeout
     sends,
     timeoutAt: new Date(now.getTime() + command.delayMs + timeoutMs).toISOString(),
     refusals,
+    ...(command.delayMs > 0 ? { sendAt: new Date(now.getTime() + command.delayMs).toISOString() } : {}),
   };
   return { state, send: command };
 }
 
-/** When the engine must next look at this saga (a reply's timeout, or the deadline); null when nothing is pending. */
+/** When the engine must next look at this saga (a delayed send, a reply's timeout, the deadline); null when nothing is pending. */
 export function nextTimerAt<D>(definition: SagaDefinition<D>, state: SagaState<D>): Date | null {
   if (!state.awaiting) return null;
-  const times = [Date.parse(state.awaiting.timeoutAt)];
+  const times = [Date.parse(state.awaiting.sendAt ?? state.awaiting.timeoutAt)];
   if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt));
   return new Date(Math.min(...times));
+}
+
+/**
+ * The command the saga waits on, as it was last sent (same message id): the saga's state is its outbox,
+ * so a command lost between commit and publish is rebuilt from it and sent again.
+ */
+export function awaitedCommand<D>(definition: SagaDefinition<D>, state: SagaState<D>): CommandToSend | null {
+  const awaiting = state.awaiting;
+  if (!awaiting) return null;
+  const stepDefinition = stepDefinitionNamed(definition, awaiting.step);
+  const compensating = awaiting.action === 'compensate';
+  const retry = compensating
+    ? definition.policy.compensationRetry
+    : { ...(stepDefinition.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...stepDefinition.retry };
+  const invocation = compensating ? stepDefinition.compensation! : stepDefinition.invoke;
+  return {
+    step: awaiting.step,
+    action: awaiting.action,
+    contract: invocation.command,
+    payload: invocation.build(state.data, facts(state)),
+    messageId: awaiting.messageId,
+    retry,
+    resend: awaiting.sends - 1,
+    delayMs: 0,
+  };
+}
+
+/** The state once a delayed command has gone out: nothing left to send, only its reply to wait for. */
+export function delayedCommandSent<D>(state: SagaState<D>): SagaState<D> {
+  if (!state.awaiting?.sendAt) return state;
+  const { sendAt: _sent, ...awaiting } = state.awaiting;
+  return { ...state, awaiting };
 }
 
 /**
@@ -259,23 +294,8 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
 /** Sends the awaited command again, with its message id, so that the participant can tell it is the same. */
 function resendAwaited<D>(definition: SagaDefinition<D>, state: SagaState<D>, now: Date): Transition<D> {
   const awaiting = state.awaiting!;
-  const stepDefinition = stepDefinitionNamed(definition, awaiting.step);
-  const compensating = awaiting.action === 'compensate';
-  const retry = compensating
-    ? definition.policy.compensationRetry
-    : { ...(stepDefinition.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...stepDefinition.retry };
-  const invocation = compensating ? stepDefinition.compensation! : stepDefinition.invoke;
-  const timeoutMs = (!compensating && stepDefinition.timeoutMs) || definition.policy.stepTimeoutMs;
-  const command: CommandToSend = {
-    step: awaiting.step,
-    action: awaiting.action,
-    contract: invocation.command,
-    payload: invocation.build(state.data, facts(state)),
-    messageId: awaiting.messageId,
-    retry,
-    resend: awaiting.sends,
-    delayMs: 0,
-  };
+  const command = { ...awaitedCommand(definition, state)!, resend: awaiting.sends };
+  const timeoutMs = (awaiting.action === 'invoke' && stepDefinitionNamed(definition, awaiting.step).timeoutMs) || definition.policy.stepTimeoutMs;
   return send(state, command, now, timeoutMs, awaiting.sends + 1, awaiting.refusals);
 }
 

@@ -1,10 +1,15 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
 import type { FaultPlan, SagaStatus } from '@sagaflow/shared';
-import type { Awaiting, StepState } from './saga-state.js';
+import type { SagaState } from './saga-state.js';
 
-/** One saga run. `version` gives optimistic locking: two replies for one saga never both apply. */
-export const SagaInstance = defineEntity({
-  name: 'SagaInstance',
+/**
+ * One saga run: the shape the engine decides on, the repository persists and the reads show. `state` is
+ * the state machine's; `status` repeats its status for the indexes. `version` gives optimistic locking:
+ * two replies for one saga never both apply. `timer_at` is when the engine must next look at the saga;
+ * it is not indexed, so that the row is updated in place (HOT) on every transition.
+ */
+export const Saga = defineEntity({
+  name: 'Saga',
   tableName: 'saga',
   properties: {
     id: p.uuid().primary(),
@@ -13,38 +18,38 @@ export const SagaInstance = defineEntity({
     businessKey: p.string(),
     correlationId: p.string(),
     status: p.string().$type<SagaStatus>(),
-    data: p.json<Record<string, unknown>>(),
-    steps: p.json<StepState[]>(),
-    awaiting: p.json<Awaiting>().nullable(),
-    failureReason: p.string().nullable(),
+    state: p.json<SagaState<any>>(),
     faultPlan: p.json<FaultPlan>().nullable(),
-    deadlineAt: p.datetime().nullable(),
-    /** When the timer poll must next look at this saga (the awaited reply's timeout, or the deadline). */
     timerAt: p.datetime().nullable(),
     version: p.integer().version(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
   },
 });
-export type SagaInstance = InferEntity<typeof SagaInstance>;
+export type Saga = InferEntity<typeof Saga>;
 
-/** The saga's history: every command sent and every reply taken or ignored, in order. */
-export const SagaEvent = defineEntity({
-  name: 'SagaEvent',
-  tableName: 'saga_event',
+/** The saga's history: one row per change of the saga (numbered by the version it made), with what happened. */
+export const SagaHistory = defineEntity({
+  name: 'SagaHistory',
+  tableName: 'saga_history',
   properties: {
-    id: p.bigint('number').primary().autoincrement(),
-    sagaId: p.uuid().index('saga_event_saga_idx'),
+    sagaId: p.uuid().primary(),
+    seq: p.integer().primary(),
     at: p.datetime(),
-    step: p.string().nullable(),
-    kind: p.string().$type<SagaEventKind>(),
-    messageId: p.uuid().nullable(),
-    messageType: p.string().nullable(),
-    outcome: p.string().nullable(),
-    detail: p.string().nullable(),
+    events: p.json<SagaEvent[]>(),
   },
 });
-export type SagaEvent = InferEntity<typeof SagaEvent>;
+export type SagaHistory = InferEntity<typeof SagaHistory>;
+
+/** One thing that happened to a saga: a command sent, a reply taken or ignored, a timer, an operator's action. */
+export interface SagaEvent {
+  kind: SagaEventKind;
+  step?: string;
+  messageId?: string;
+  messageType?: string;
+  outcome?: string;
+  detail?: string;
+}
 
 export type SagaEventKind =
   | 'saga-started'

@@ -15,12 +15,17 @@ export interface Statement {
 
 export const statement = (name: string, text: string): Statement => ({ name, text, writesInCte: /\bas\s*\(\s*(insert|update|delete)\b/i.test(text) });
 
+/** Where a statement can run: the database (autocommit) or a transaction. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]>;
+}
+
 /**
  * The per-message path's PostgreSQL: the pg driver itself, one transaction per batch of messages.
  * MikroORM keeps the schema, the migrations and the reads; a fork of its entity manager and a
  * transaction through its query builder per batch cost more CPU than the SQL they ran.
  */
-export class Database {
+export class Database implements Queryable {
   private readonly pool: pg.Pool;
 
   constructor(url: string, max: number, logger: Logger) {
@@ -61,7 +66,7 @@ export class Database {
 }
 
 /** A transaction in progress: statements, savepoints, and whether anything was written. */
-export class Tx {
+export class Tx implements Queryable {
   /** Rows inserted, updated or deleted so far (a refusal that wrote nothing needs no rollback). */
   written = 0;
   private savepoints = 0;

@@ -1,0 +1,285 @@
+import {
+  type Database,
+  type Envelope,
+  EXCHANGES,
+  HEADERS,
+  type Publisher,
+  type Queryable,
+  SAGA_ENDED_CHANNEL,
+  SCHEMA_VERSION,
+  statement,
+} from '@sagaflow/shared';
+import type { Logger } from 'pino';
+import type { Saga, SagaEvent } from './saga.entities.js';
+import type { CommandToSend } from './saga-state.js';
+
+/**
+ * One change of one saga, as the engine decided it: the saga at its new state (its `version` still the one
+ * it was read at), what happened (one history row), and the command to publish once it has committed.
+ */
+export interface SagaChange {
+  saga: Saga;
+  events: SagaEvent[];
+  send: CommandToSend | null;
+  /** The message that caused the change (a reply), for the command's causation id. */
+  causationId: string;
+  /** The saga ended: announce it on commit (the benchmark's closed loop LISTENs). */
+  ended: boolean;
+  /** When it happened (the history row's time). */
+  at: Date;
+  /** Only a reply recorded as ignored: the engine re-reads the saga before it believes that. */
+  stale?: boolean;
+}
+
+/** The saga is not at the version the change was computed from: someone else moved it first. */
+export class SagaVersionConflict extends Error {}
+
+const SAGA = '"orchestrator"."saga"';
+const HISTORY = '"orchestrator"."saga_history"';
+const COLUMNS = 'id, type, business_key, correlation_id, status, state, fault_plan, timer_at, version, created_at, updated_at';
+/** Sagas a timer can concern (the partial index `saga_active_idx` holds just these). */
+const ACTIVE = `status in ('RUNNING', 'COMPENSATING')`;
+
+const LOAD = statement('saga.load', `select ${COLUMNS} from ${SAGA} where id = any($1::uuid[])`);
+const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = $1 for update`);
+const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= now()) as due`);
+const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= now() order by timer_at limit $1 for update skip locked`);
+const INSERT = statement(
+  'saga.insert',
+  `with saved as (
+     insert into ${SAGA} (${COLUMNS}) values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, 1, $9, $9) returning id)
+   insert into ${HISTORY} (saga_id, seq, at, events) select id, 1, $9, $10::jsonb from saved`,
+);
+/**
+ * Every change of a batch in one statement: each saga row only if its version still matches (then the
+ * version moves on), and its history row and end notice only if it was. Arrays travel as parameters, so
+ * the text is fixed and prepared once.
+ */
+const SAVE = statement(
+  'saga.save',
+  `with change as (
+     select * from unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[], $9::text[])
+       as change(id, version, status, state, timer_at, updated_at, at, events, ended)),
+   saved as (
+     update ${SAGA} as saga set status = change.status, state = change.state, timer_at = change.timer_at,
+       updated_at = change.updated_at, version = saga.version + 1
+     from change where saga.id = change.id and saga.version = change.version
+     returning saga.id, saga.version),
+   history as (
+     insert into ${HISTORY} (saga_id, seq, at, events)
+     select saved.id, saved.version, change.at, change.events from saved join change using (id) where change.events is not null),
+   notified as (
+     select pg_notify('${SAGA_ENDED_CHANNEL}', change.ended) from saved join change using (id) where change.ended is not null)
+   select array(select id from saved)::text[] as saved, (select count(*) from notified) as notified`,
+);
+
+/** How long a committed command may go unconfirmed before the timer poll sends it again. */
+const PUBLISH_GRACE_MS = 5_000;
+/** Message ids this process saw confirmed, so the poll does not send them again; the oldest go first. */
+const REMEMBERED_PUBLISHES = 20_000;
+
+/**
+ * The engine's persistence, and the one place that publishes its commands. A saga's row is its own
+ * outbox: a change that sends a command commits the saga (awaiting that command) with its timer at most
+ * PUBLISH_GRACE_MS away, and the command is published right after the commit. Should the process die
+ * first, or the broker refuse, the timer finds the saga still awaiting a command nobody confirmed, and
+ * sends it again from the saga's state (same message id; the participant dedupes). So no command is lost
+ * between commit and publish, none is sent for state that did not commit, and no outbox row is written.
+ */
+export class SagaRepository {
+  private readonly published = new Set<string>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly publisher: Publisher,
+    private readonly logger: Logger,
+  ) {}
+
+  async loadMany(sagaIds: string[]): Promise<Map<string, Saga>> {
+    const rows = await this.db.query<Row>(LOAD, [sagaIds]);
+    return new Map(rows.map(toSaga).map((saga) => [saga.id, saga]));
+  }
+
+  /** Whether any saga's timer is due: one cheap read, so an idle poll opens no transaction. */
+  async anyTimerDue(): Promise<boolean> {
+    const [row] = await this.db.query<{ due: boolean }>(ANY_DUE, []);
+    return row.due;
+  }
+
+  /**
+   * Saves changes of several sagas as one statement (atomic on its own: no transaction around it), then
+   * publishes their commands; per change, whether it was saved (else it conflicted).
+   */
+  async save(changes: SagaChange[]): Promise<boolean[]> {
+    const unit = new SagaUnitOfWork(this, this.db);
+    const saved = await unit.save(changes);
+    await this.publishAll(unit.committed);
+    return saved;
+  }
+
+  /** Inserts a new saga (one statement), then publishes its first command. */
+  async insert(change: SagaChange, now: Date): Promise<void> {
+    const unit = new SagaUnitOfWork(this, this.db);
+    await unit.insert(change, now);
+    await this.publishAll(unit.committed);
+  }
+
+  /**
+   * Runs `work` as one transaction. What it saves commits together; the commands the changes send are
+   * published once it has committed, before this resolves.
+   */
+  async transaction<T>(work: (unit: SagaUnitOfWork) => Promise<T>): Promise<T> {
+    let unit!: SagaUnitOfWork;
+    const result = await this.db.transaction(async (tx) => work((unit = new SagaUnitOfWork(this, tx))));
+    await this.publishAll(unit.committed);
+    return result;
+  }
+
+  /** When a change's saga must next be looked at: its own timer, or sooner if a command is to be confirmed. */
+  timerOf(change: SagaChange, now: Date): Date | null {
+    const timer = change.saga.timerAt ?? null;
+    if (!change.send || change.send.delayMs > 0) return timer;
+    const grace = new Date(now.getTime() + PUBLISH_GRACE_MS);
+    return timer && timer < grace ? timer : grace;
+  }
+
+  /** Whether this process saw the broker confirm this command. */
+  wasPublished(messageId: string): boolean {
+    return this.published.has(messageId);
+  }
+
+  /** Publishes a command (confirmed). */
+  async publish(saga: Saga, command: CommandToSend, causationId: string): Promise<void> {
+    await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId));
+    this.published.add(command.messageId);
+    if (this.published.size > REMEMBERED_PUBLISHES) this.published.delete(this.published.values().next().value!);
+  }
+
+  /** After commit: the commands due now. One that fails is left to the timer poll. */
+  private async publishAll(changes: SagaChange[]): Promise<void> {
+    await Promise.all(
+      changes
+        .filter((change) => change.send && change.send.delayMs === 0)
+        .map((change) =>
+          this.publish(change.saga, change.send!, change.causationId).catch((error: Error) =>
+            this.logger.warn({ sagaId: change.saga.id, messageId: change.send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again'),
+          ),
+        ),
+    );
+  }
+}
+
+/** A transaction of the repository: reads and locks sagas, saves changes, and remembers what to publish after commit. */
+export class SagaUnitOfWork {
+  /** Changes saved in this transaction, whose commands go out once it commits. */
+  readonly committed: SagaChange[] = [];
+
+  constructor(
+    private readonly repository: SagaRepository,
+    /** The transaction, for statements of the caller's that must commit with the sagas (e.g. an idempotency key). */
+    readonly tx: Queryable,
+  ) {}
+
+  /** Reads a saga and locks it until commit. */
+  async lock(sagaId: string): Promise<Saga | null> {
+    const [row] = await this.tx.query<Row>(LOCK, [sagaId]);
+    return row ? toSaga(row) : null;
+  }
+
+  /** Claims sagas whose timer is due (FOR UPDATE SKIP LOCKED: instances share them). */
+  async claimDueTimers(limit: number): Promise<Saga[]> {
+    return (await this.tx.query<Row>(CLAIM_DUE, [limit])).map(toSaga);
+  }
+
+  /** Inserts a new saga with its first history row; its first command goes out after commit. */
+  async insert(change: SagaChange, now: Date): Promise<void> {
+    const { saga } = change;
+    saga.timerAt = this.repository.timerOf(change, now);
+    await this.tx.query(INSERT, [
+      saga.id,
+      saga.type,
+      saga.businessKey,
+      saga.correlationId,
+      saga.status,
+      JSON.stringify(saga.state),
+      saga.faultPlan ? JSON.stringify(saga.faultPlan) : null,
+      saga.timerAt,
+      saga.createdAt,
+      JSON.stringify(change.events),
+    ]);
+    this.committed.push(change);
+  }
+
+  /** Saves changes (each against the version it was read at); per change, whether it was saved. */
+  async save(changes: SagaChange[]): Promise<boolean[]> {
+    if (changes.length === 0) return [];
+    const now = new Date();
+    const timers = changes.map((change) => this.repository.timerOf(change, now));
+    const [{ saved }] = await this.tx.query<{ saved: string[] }>(SAVE, [
+      changes.map(({ saga }) => saga.id),
+      changes.map(({ saga }) => saga.version),
+      changes.map(({ saga }) => saga.status),
+      changes.map(({ saga }) => JSON.stringify(saga.state)),
+      timers,
+      changes.map(({ saga }) => saga.updatedAt),
+      changes.map(({ at }) => at),
+      changes.map(({ events }) => (events.length ? JSON.stringify(events) : null)),
+      changes.map(({ saga, ended }) => (ended ? JSON.stringify({ sagaId: saga.id, type: saga.type, businessKey: saga.businessKey, status: saga.status }) : null)),
+    ]);
+    const savedIds = new Set(saved);
+    return changes.map((change, index) => {
+      if (!savedIds.has(change.saga.id)) return false;
+      change.saga.version += 1;
+      change.saga.timerAt = timers[index];
+      this.committed.push(change);
+      return true;
+    });
+  }
+
+  /** Publishes a command now, inside the transaction: for commands whose saga state committed earlier. */
+  publish(saga: Saga, command: CommandToSend): Promise<void> {
+    return this.repository.publish(saga, command, '');
+  }
+
+  wasPublished(messageId: string): boolean {
+    return this.repository.wasPublished(messageId);
+  }
+}
+
+/** The command as it travels: its envelope, with the step's retry policy, the send count and any fault plan. */
+function envelopeOf(saga: Saga, command: CommandToSend, causationId: string): Envelope {
+  const fault = saga.faultPlan?.[command.contract.type];
+  return {
+    messageId: command.messageId,
+    type: command.contract.type,
+    sagaId: saga.id,
+    correlationId: saga.correlationId,
+    causationId,
+    schemaVersion: SCHEMA_VERSION,
+    payload: command.payload,
+    headers: {
+      [HEADERS.retryPolicy]: JSON.stringify(command.retry),
+      [HEADERS.attempt]: 1,
+      [HEADERS.resend]: command.resend,
+      ...(fault ? { [HEADERS.faultPlan]: JSON.stringify(fault) } : {}),
+    },
+  };
+}
+
+type Row = Record<string, any>;
+
+function toSaga(row: Row): Saga {
+  return {
+    id: row.id,
+    type: row.type,
+    businessKey: row.business_key,
+    correlationId: row.correlation_id,
+    status: row.status,
+    state: row.state,
+    faultPlan: row.fault_plan ?? null,
+    timerAt: row.timer_at,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
