@@ -32,14 +32,20 @@ beforeAll(async () => {
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/crash-recovery`,
     // Step timeouts longer than a restart takes, so the SIGKILLs below cost no orders; fault plans for the
-    // retry-queue and pending-timer cases.
-    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '1' },
+    // retry-queue and pending-timer cases. Quorum queues, as a cluster runs them: the other suites run classic.
+    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '1', QUEUE_TYPE: 'quorum' },
   });
   ({ environment, system, client } = isolated);
 }, 120_000);
 
 afterAll(async () => {
   await isolated?.dispose();
+});
+
+test('this system runs on quorum queues (the dead-letter queues stay classic)', async () => {
+  const queues = await new BrokerAdmin().queues(environment.vhost);
+  expect(queues.filter((queue) => !queue.name.endsWith('.dlq')).every((queue) => queue.type === 'quorum')).toBe(true);
+  expect(queues.filter((queue) => queue.name.endsWith('.dlq')).every((queue) => queue.type === 'classic')).toBe(true);
 });
 
 let customer = 0;

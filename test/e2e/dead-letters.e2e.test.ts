@@ -43,7 +43,7 @@ async function deadLetter(queue: string, messageId: string): Promise<GetMessage>
   );
 }
 
-const workQueues = buildTopology('quorum')
+const workQueues = buildTopology()
   .queues.filter((queue) => queue.role === 'work')
   .map((queue) => queue.name);
 

@@ -9,13 +9,13 @@ import { amqpUrl, vhost } from './context.js';
 const admin = new BrokerAdmin();
 
 describe('broker topology as the system declared it', () => {
-  test('every work queue is a durable quorum queue with its dead-letter exchange and a .dlq', async () => {
+  test('every work queue is a durable queue of the configured type (classic by default) with its dead-letter exchange and a .dlq', async () => {
     const queues = new Map((await admin.queues(vhost)).map((queue) => [queue.name, queue]));
-    const expected = buildTopology('quorum').queues;
+    const expected = buildTopology().queues;
     for (const { name } of expected) expect(queues.get(name)).toBeDefined();
     for (const queue of queues.values()) {
       expect(queue.durable).toBe(true);
-      expect(queue.type).toBe(queue.name.endsWith('.dlq') ? 'classic' : 'quorum');
+      expect(queue.type).toBe('classic');
     }
     for (const { name } of expected.filter((queue) => queue.role === 'work')) {
       expect(queues.get(name)!.arguments['x-dead-letter-exchange']).toBe(EXCHANGES.deadLetters);

@@ -4,8 +4,11 @@ import { z } from 'zod';
 export const BaseEnv = z.object({
   AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672/%2F'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/sagaflow'),
-  /** quorum (replicated, the default) or classic. Every process must agree. */
-  QUEUE_TYPE: z.enum(['quorum', 'classic']).default('quorum'),
+  /**
+   * classic (durable, the default: the faster on one node) or quorum (replicated: for a cluster). Every
+   * process must agree; docs/performance.md has the measurements.
+   */
+  QUEUE_TYPE: z.enum(['quorum', 'classic']).default('classic'),
   PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
   /** PostgreSQL connections per process. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),

@@ -43,7 +43,11 @@ export class Database implements Queryable {
   /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
   async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A backend killed between two statements errors the client itself (no query to fail): without a
+    // listener that would be an uncaught 'error' event. The next statement then fails instead.
     let broken: Error | undefined;
+    const lost = (error: Error) => (broken = error);
+    client.on('error', lost);
     try {
       await client.query('begin');
       const result = await work(new Tx(client));
@@ -55,6 +59,7 @@ export class Database implements Queryable {
       throw error;
     } finally {
       // A client whose connection failed is destroyed, not handed to the next transaction.
+      client.removeListener('error', lost);
       client.release(broken);
     }
   }

@@ -26,10 +26,10 @@ export interface SystemOptions {
 /**
  * Source maps for stack traces; a young generation of 4 MB per semi-space instead of V8's default (up to
  * 32 MB on a large machine), which kept ~50 MB more resident per process for no measurable speed; an old
- * generation of at most 192 MB, which makes V8 collect before it grows (the busy orchestrator peaked at
- * 200–240 MB without it, 140 MB with it, at the same throughput). The live heap is far below that.
+ * generation of at most 128 MB, which makes V8 collect before it grows (docs/performance.md has the peak
+ * RSS it gives). The live heap is far below that.
  */
-const NODE_FLAGS = ['--enable-source-maps', '--max-semi-space-size=4', '--max-old-space-size=192'];
+const NODE_FLAGS = ['--enable-source-maps', '--max-semi-space-size=4', '--max-old-space-size=128'];
 
 /** One running copy of a process: `orchestrator#1`, `payment#2`, ... */
 type InstanceKey = `${ProcessName}#${number}`;

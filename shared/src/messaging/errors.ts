@@ -52,7 +52,7 @@ export function isConnectionFailure(error: unknown): boolean {
   for (let current = error as any, depth = 0; current && depth < 5; current = current.cause, depth++) {
     if (CONNECTION_ERROR_CODES.has(String(current.code))) return true;
     if (current.name === 'ConnectionException') return true;
-    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect/i.test(String(current.message))) {
+    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect|not queryable/i.test(String(current.message))) {
       return true;
     }
   }

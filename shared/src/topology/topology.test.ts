@@ -110,9 +110,9 @@ describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType)
   });
 });
 
-test('buildTopology defaults to quorum queues', () => {
+test('buildTopology defaults to classic queues (QUEUE_TYPE=quorum for a cluster)', () => {
   const queues = buildTopology().queues;
-  expect(queues.filter((queue) => queue.role !== 'dead-letter').every((queue) => queue.arguments['x-queue-type'] === 'quorum')).toBe(true);
+  expect(queues.every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
   // Dead letters are peeked at by the console: classic queues have no delivery limit that could drop them.
   expect(queues.filter((queue) => queue.role === 'dead-letter').every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
 });

@@ -56,7 +56,7 @@ export interface Topology {
 }
 
 /** All exchanges and queues are durable; every work queue dead-letters to `sagaflow.dlx` keyed by its own name. */
-export function buildTopology(queueType: QueueType = 'quorum'): Topology {
+export function buildTopology(queueType: QueueType = 'classic'): Topology {
   const withAlternate = { 'alternate-exchange': EXCHANGES.unroutable };
   const exchanges: ExchangeSpec[] = [
     { name: EXCHANGES.commands, type: 'topic', arguments: withAlternate },
