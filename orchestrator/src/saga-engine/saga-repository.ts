@@ -52,14 +52,14 @@ const INSERT = statement(
 );
 /**
  * Every change of a batch in one statement: each saga row only if its version still matches (then the
- * version moves on), and its history row and end notice only if it was. Arrays travel as parameters, so
- * the text is fixed and prepared once.
+ * version moves on), and its history row and end notice only if it was. The changes travel as one JSON
+ * parameter, so the text is fixed and prepared once.
  */
 const SAVE = statement(
   'saga.save',
   `with change as (
-     select * from unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[], $9::text[])
-       as change(id, version, status, state, timer_at, updated_at, at, events, ended)),
+     select * from jsonb_to_recordset($1::jsonb)
+       as change(id uuid, version int, status text, state jsonb, timer_at timestamptz, updated_at timestamptz, at timestamptz, events jsonb, ended text)),
    saved as (
      update ${SAGA} as saga set status = change.status, state = change.state, timer_at = change.timer_at,
        updated_at = change.updated_at, version = saga.version + 1
@@ -215,17 +215,18 @@ export class SagaUnitOfWork {
     if (changes.length === 0) return [];
     const now = new Date();
     const timers = changes.map((change) => this.repository.timerOf(change, now));
-    const [{ saved }] = await this.tx.query<{ saved: string[] }>(SAVE, [
-      changes.map(({ saga }) => saga.id),
-      changes.map(({ saga }) => saga.version),
-      changes.map(({ saga }) => saga.status),
-      changes.map(({ saga }) => JSON.stringify(saga.state)),
-      timers,
-      changes.map(({ saga }) => saga.updatedAt),
-      changes.map(({ at }) => at),
-      changes.map(({ events }) => (events.length ? JSON.stringify(events) : null)),
-      changes.map(({ saga, ended }) => (ended ? JSON.stringify({ sagaId: saga.id, type: saga.type, businessKey: saga.businessKey, status: saga.status }) : null)),
-    ]);
+    const rows = changes.map(({ saga, at, events, ended }, index) => ({
+      id: saga.id,
+      version: saga.version,
+      status: saga.status,
+      state: saga.state,
+      timer_at: timers[index],
+      updated_at: saga.updatedAt,
+      at,
+      events: events.length ? events : null,
+      ended: ended ? JSON.stringify({ sagaId: saga.id, type: saga.type, businessKey: saga.businessKey, status: saga.status }) : null,
+    }));
+    const [{ saved }] = await this.tx.query<{ saved: string[] }>(SAVE, [JSON.stringify(rows)]);
     const savedIds = new Set(saved);
     return changes.map((change, index) => {
       if (!savedIds.has(change.saga.id)) return false;

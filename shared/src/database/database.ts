@@ -4,7 +4,7 @@ import { isConnectionFailure } from '../messaging/errors.js';
 
 /**
  * A statement with fixed text. It is prepared once per connection under its name, so PostgreSQL parses
- * and plans it once; values always travel as parameters (arrays through `unnest`), never in the text.
+ * and plans it once; values always travel as parameters (arrays through `unnest`, batches as one JSON document), never in the text.
  */
 export interface Statement {
   readonly name: string;

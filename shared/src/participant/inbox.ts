@@ -24,7 +24,8 @@ export class Inbox {
     this.record = statement(
       `${schema}.inbox.record`,
       `insert into ${table} (message_id, message_type, saga_id, reply)
-       select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[]) on conflict do nothing returning message_id`,
+       select * from jsonb_to_recordset($1::jsonb) as processed(message_id uuid, message_type text, saga_id uuid, reply jsonb)
+       on conflict do nothing returning message_id`,
     );
     this.stored = statement(`${schema}.inbox.replies`, `select message_id, reply from ${table} where message_id = any($1::uuid[])`);
   }
@@ -39,10 +40,7 @@ export class Inbox {
     if (processed.length === 0) return new Set();
     const sorted = [...processed].sort((a, b) => (a.command.messageId < b.command.messageId ? -1 : a.command.messageId > b.command.messageId ? 1 : 0));
     const rows = await tx.query<{ message_id: string }>(this.record, [
-      sorted.map(({ command }) => command.messageId),
-      sorted.map(({ command }) => command.type),
-      sorted.map(({ command }) => command.sagaId),
-      sorted.map(({ reply }) => JSON.stringify(reply)),
+      JSON.stringify(sorted.map(({ command, reply }) => ({ message_id: command.messageId, message_type: command.type, saga_id: command.sagaId, reply }))),
     ]);
     return new Set(rows.map((row) => row.message_id));
   }

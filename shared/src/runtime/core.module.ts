@@ -42,8 +42,10 @@ export class SagaflowCoreModule {
             customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug'),
           },
         }),
-        MikroOrmModule.forRoot(
-          defineConfig({
+        MikroOrmModule.forRoot({
+          // Reads fork their own entity manager; a request context per HTTP request would be a fork for nothing.
+          registerRequestContext: false,
+          ...defineConfig({
             clientUrl: env.DATABASE_URL,
             schema,
             entities: options.entities,
@@ -52,7 +54,7 @@ export class SagaflowCoreModule {
             pool: { min: 1, max: env.DB_POOL_SIZE },
             allowGlobalContext: false,
           }),
-        ),
+        }),
         TerminusModule,
       ],
       controllers: [HealthController],
