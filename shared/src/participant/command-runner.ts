@@ -99,12 +99,16 @@ export class CommandRunner {
     const runnable = work.filter((item) => !item.sameAs);
     if (runnable.length === 0) return outcomes;
 
+    // A delivery that may repeat a processed command (redelivered, or sent again after a timeout) is looked
+    // up first, so that its handler does not run in vain; the inbox insert stays the guard for the others.
+    const suspects = runnable.filter((item) => item.delivery.fields.redelivered || Number(item.envelope.headers?.[HEADERS.resend] ?? 0) > 0);
+    const stored = await this.inbox.repliesTo(this.options.db, suspects.map((item) => item.envelope.messageId));
+    for (const item of runnable) if (stored.has(item.envelope.messageId)) item.processedBefore = true;
+
     await this.commit(runnable);
     for (const item of runnable) if (item.reply && !item.processedBefore) this.options.middleware?.afterCommit(item.envelope, item.delivery);
-    const stored = await this.inbox.repliesTo(
-      this.options.db,
-      runnable.filter((item) => item.processedBefore).map((item) => item.envelope.messageId),
-    );
+    const found = runnable.filter((item) => item.processedBefore && !stored.has(item.envelope.messageId)).map((item) => item.envelope.messageId);
+    for (const [messageId, reply] of await this.inbox.repliesTo(this.options.db, found)) stored.set(messageId, reply);
     await Promise.all(
       work.map(async (item) => {
         const source = item.sameAs ?? item;

@@ -51,9 +51,12 @@ export class FaultInjection implements CommandMiddleware {
     return this.faultOf(command)?.['duplicate-reply'] ? 2 : 1;
   }
 
-  /** Crash faults fire on the first delivery only: the redelivery after the restart goes through. */
+  /**
+   * Crash faults fire on the command's first delivery only: the redelivery after the restart goes
+   * through, and so does a copy sent again after a timeout (else each copy would crash the service anew).
+   */
   private crash(command: Envelope, delivery: ConsumeMessage, point: 'crash-before-commit' | 'crash-after-commit'): void {
-    if (!this.faultOf(command)?.[point] || delivery.fields.redelivered) return;
+    if (!this.faultOf(command)?.[point] || delivery.fields.redelivered || resendOf(command) > 0) return;
     this.logger.warn({ ...about(command), fault: point }, 'fault injected: crashing');
     flushLogsNow();
     process.kill(process.pid, 'SIGKILL');
