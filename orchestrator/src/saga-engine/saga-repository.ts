@@ -110,18 +110,13 @@ export class SagaRepository {
    * Saves changes of several sagas as one statement (atomic on its own: no transaction around it), then
    * publishes their commands; per change, whether it was saved (else it conflicted).
    */
-  async save(changes: SagaChange[]): Promise<boolean[]> {
-    const unit = new SagaUnitOfWork(this, this.db);
-    const saved = await unit.save(changes);
-    await this.publishAll(unit.committed);
-    return saved;
+  save(changes: SagaChange[]): Promise<boolean[]> {
+    return this.alone((unit) => unit.save(changes));
   }
 
   /** Inserts a new saga (one statement), then publishes its first command. */
-  async insert(change: SagaChange, now: Date): Promise<void> {
-    const unit = new SagaUnitOfWork(this, this.db);
-    await unit.insert(change, now);
-    await this.publishAll(unit.committed);
+  insert(change: SagaChange, now: Date): Promise<void> {
+    return this.alone((unit) => unit.insert(change, now));
   }
 
   /**
@@ -131,6 +126,14 @@ export class SagaRepository {
   async transaction<T>(work: (unit: SagaUnitOfWork) => Promise<T>): Promise<T> {
     let unit!: SagaUnitOfWork;
     const result = await this.db.transaction(async (tx) => work((unit = new SagaUnitOfWork(this, tx))));
+    await this.publishAll(unit.committed);
+    return result;
+  }
+
+  /** One statement on its own (it commits as it runs), then the commands it sends. */
+  private async alone<T>(work: (unit: SagaUnitOfWork) => Promise<T>): Promise<T> {
+    const unit = new SagaUnitOfWork(this, this.db);
+    const result = await work(unit);
     await this.publishAll(unit.committed);
     return result;
   }

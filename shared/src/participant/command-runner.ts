@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { CommandContract, ServiceName } from '../contracts/define.js';
-import { causedBy, HEADERS, type Envelope } from '../contracts/envelope.js';
+import { attemptOf, causedBy, HEADERS, resendOf, type Envelope } from '../contracts/envelope.js';
 import { COMMANDS } from '../contracts/index.js';
 import { replyType, type StepReply } from '../contracts/replies.js';
 import type { Database, Tx } from '../database/database.js';
@@ -101,7 +101,7 @@ export class CommandRunner {
 
     // A delivery that may repeat a processed command (redelivered, or sent again after a timeout) is looked
     // up first, so that its handler does not run in vain; the inbox insert stays the guard for the others.
-    const suspects = runnable.filter((item) => item.delivery.fields.redelivered || Number(item.envelope.headers?.[HEADERS.resend] ?? 0) > 0);
+    const suspects = runnable.filter((item) => item.delivery.fields.redelivered || resendOf(item.envelope) > 0);
     const stored = await this.inbox.repliesTo(this.options.db, suspects.map((item) => item.envelope.messageId));
     for (const item of runnable) if (stored.has(item.envelope.messageId)) item.processedBefore = true;
 
@@ -248,7 +248,7 @@ function replyEnvelope(command: Envelope, reply: StepReply): Envelope {
 /** Tells the orchestrator how many attempts the command took, and when the failed ones failed. */
 function attemptsOf(command: Envelope): Record<string, string | number> {
   const failures = command.headers?.[HEADERS.failures];
-  return { [HEADERS.attempts]: Number(command.headers?.[HEADERS.attempt] ?? 1), ...(failures ? { [HEADERS.failures]: failures } : {}) };
+  return { [HEADERS.attempts]: attemptOf(command), ...(failures ? { [HEADERS.failures]: failures } : {}) };
 }
 
 function checkReply(resultSchema: { safeParse(value: unknown): { success: boolean; error?: unknown } }, reply: StepReply): StepReply {

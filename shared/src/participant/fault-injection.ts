@@ -1,13 +1,9 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import { FaultSpec, HEADERS, type Envelope } from '../contracts/index.js';
+import { attemptOf, FaultSpec, HEADERS, resendOf, type Envelope } from '../contracts/index.js';
 import { failed, type StepReply } from '../contracts/replies.js';
 import { flushLogsNow } from '../logging/logger.js';
 import type { CommandMiddleware } from './command-runner.js';
-
-/** Which attempt (1-based, after broker retries) and which send (0-based, after timeouts) this delivery is. */
-export const attemptOf = (command: Envelope) => Number(command.headers?.[HEADERS.attempt] ?? 1);
-export const resendOf = (command: Envelope) => Number(command.headers?.[HEADERS.resend] ?? 0);
 
 export class InjectedTransientError extends Error {}
 
