@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { NODE_FLAGS } from '../shared/src/launcher/system.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
@@ -69,9 +70,15 @@ describe('docker-compose.yml', () => {
     });
 
     test(`runs ${workspace}/dist/main.js, built from src/main.ts and copied into the image`, () => {
-      expect(service.command).toEqual(['node', `${workspace}/dist/main.js`]);
+      expect(service.command?.[0]).toBe('node');
+      expect(service.command?.at(-1)).toBe(`${workspace}/dist/main.js`);
       expect(existsSync(`${root}${workspace}/src/main.ts`)).toBe(true);
       expect(dockerfile).toContain(`COPY --from=build /app/${workspace}/dist ${workspace}/dist`);
+    });
+
+    test('runs with the launcher\'s Node flags (those NODE_OPTIONS refuses on its command line)', () => {
+      const flags = [...(service.environment?.NODE_OPTIONS ?? '').split(' '), ...(service.command ?? []).slice(1, -1)];
+      expect(flags.sort()).toEqual([...NODE_FLAGS].sort());
     });
 
     test(`listens on ${port}, publishes it and checks /health on it`, () => {
