@@ -4,42 +4,23 @@
 // its own command's changes, a duplicate gets the same reply, a bad payload is dead-lettered, and the rest
 // commit together. The orchestrator takes a backlog of replies the same way: one read and one statement for
 // many sagas, each ending as it would alone.
-import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { fileURLToPath } from 'node:url';
-import { newMessageId, SCHEMA_VERSION, type Envelope } from '../../shared/src/contracts/envelope.js';
+import type { ConfirmChannel } from 'amqplib';
+import type { Envelope } from '../../shared/src/contracts/envelope.js';
 import { decode, encode } from '../../shared/src/messaging/codec.js';
 import { EXCHANGES } from '../../shared/src/topology/topology.js';
-import { eventually, type IsolatedSystem, query, startIsolatedSystem } from '../../shared/src/testkit/index.js';
+import { eventually, type IsolatedSystem, query } from '../../shared/src/testkit/index.js';
+import { reserveCommand, startSuiteSystem, type SuiteSystem } from './suite-system.js';
 
+let suite: SuiteSystem;
 let isolated: IsolatedSystem;
-let connection: ChannelModel;
 let channel: ConfirmChannel;
 
 beforeAll(async () => {
-  isolated = await startIsolatedSystem({
-    prefix: 'sagaflow_batch',
-    rootDir: fileURLToPath(new URL('../..', import.meta.url)),
-    logDir: `${process.env.SAGAFLOW_LOG_DIR}/batching`,
-    env: { FAULT_INJECTION: 'true' },
-  });
-  connection = await amqplib.connect(isolated.environment.amqpUrl);
-  channel = await connection.createConfirmChannel();
+  suite = await startSuiteSystem('batching', { FAULT_INJECTION: 'true' });
+  ({ isolated, channel } = suite);
 }, 120_000);
 
-afterAll(async () => {
-  await connection?.close();
-  await isolated?.dispose();
-});
-
-const reserve = (orderId: string, items: { sku: string; quantity: number }[], payload: unknown = { orderId, items }): Envelope => ({
-  messageId: newMessageId(),
-  type: 'inventory.reserve',
-  sagaId: newMessageId(),
-  correlationId: orderId,
-  causationId: '',
-  schemaVersion: SCHEMA_VERSION,
-  payload,
-});
+afterAll(() => suite?.dispose());
 
 test('a backlog of commands is handled in few transactions, each command answered as if alone', async () => {
   const { system, environment, client } = isolated;
@@ -48,16 +29,16 @@ test('a backlog of commands is handled in few transactions, each command answere
   await system.kill('orchestrator');
   await system.kill('inventory');
 
-  const good = Array.from({ length: 20 }, () => reserve(newMessageId(), [{ sku: 'SKU-COFFEE', quantity: 1 }]));
+  const good = Array.from({ length: 20 }, () => reserveCommand([{ sku: 'SKU-COFFEE', quantity: 1 }]));
   // The first line fits, the second cannot: the whole command must leave no trace.
   const partly = () =>
-    reserve(newMessageId(), [
+    reserveCommand([
       { sku: 'SKU-COFFEE', quantity: 1 },
       { sku: 'SKU-SOLDOUT', quantity: 1 },
     ]);
   // Two of them in one backlog: each must undo only its own changes.
   const failing = [partly(), partly()];
-  const invalid = reserve(newMessageId(), [], { orderId: 'not-a-uuid' });
+  const invalid = reserveCommand([], { orderId: 'not-a-uuid' });
   const commands = [...good.slice(0, 10), failing[0], good[3], invalid, ...good.slice(10, 15), failing[1], ...good.slice(15)]; // good[3] twice
   for (const command of commands) {
     const { content, options } = encode(command, 'batching-test');

@@ -154,21 +154,26 @@ export class SagaRepository {
   /** Publishes a command (confirmed). */
   async publish(saga: Saga, command: CommandToSend, causationId: string): Promise<void> {
     await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId));
-    this.published.add(command.messageId);
+    this.remember(command.messageId);
+  }
+
+  private remember(messageId: string): void {
+    this.published.add(messageId);
     if (this.published.size > REMEMBERED_PUBLISHES) this.published.delete(this.published.values().next().value!);
   }
 
-  /** After commit: the commands due now. One that fails is left to the timer poll. */
+  /** After commit: the commands due now, together (bundled if on). One that fails is left to the timer poll. */
   private async publishAll(changes: SagaChange[]): Promise<void> {
-    await Promise.all(
-      changes
-        .filter((change) => change.send && change.send.delayMs === 0)
-        .map((change) =>
-          this.publish(change.saga, change.send!, change.causationId).catch((error: Error) =>
-            this.logger.warn({ sagaId: change.saga.id, messageId: change.send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again'),
-          ),
-        ),
+    const due = changes.filter((change) => change.send && change.send.delayMs === 0);
+    if (due.length === 0) return;
+    const outcomes = await this.publisher.publishAll(
+      due.map(({ saga, send, causationId }) => ({ exchange: EXCHANGES.commands, routingKey: send!.contract.type, envelope: envelopeOf(saga, send!, causationId) })),
     );
+    outcomes.forEach((error, index) => {
+      const { saga, send } = due[index];
+      if (!error) this.remember(send!.messageId);
+      else this.logger.warn({ sagaId: saga.id, messageId: send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again');
+    });
   }
 }
 

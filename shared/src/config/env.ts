@@ -10,6 +10,11 @@ export const BaseEnv = z.object({
    */
   QUEUE_TYPE: z.enum(['quorum', 'classic']).default('classic'),
   PREFETCH: z.coerce.number().int().min(1).max(1000).default(32),
+  /**
+   * Opt-in: up to this many commands or replies for one queue that are ready together travel as one AMQP
+   * message (a bundle); each part is still acked, retried and dead-lettered alone. 1 (the default): one message each.
+   */
+  BUNDLE_MAX: z.coerce.number().int().min(1).max(100).default(1),
   /** PostgreSQL connections per process. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { HEADERS } from '../contracts/envelope.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
+import { isBundle, unbundle } from './bundle.js';
 import { MalformedMessageError } from './codec.js';
 import { DeadLetterError, isConnectionFailure, isTransactionConflict } from './errors.js';
 import type { Publisher } from './publisher.js';
@@ -34,6 +35,34 @@ export interface ConsumerOptions {
   setup?: (channel: ConfirmChannel) => Promise<void>;
 }
 
+/** A message in hand: one of the queue's, or one part of a bundle (see bundle.ts). */
+interface Delivery {
+  channel: Channel;
+  message: ConsumeMessage;
+  /** The bundle this part came in: it is acked once every part is settled. */
+  bundle?: BundleInHand;
+}
+
+/** A bundle whose parts are in hand: acked once all of them are settled, or requeued whole if one must be. */
+class BundleInHand {
+  private requeue = false;
+
+  constructor(
+    private readonly channel: Channel,
+    private readonly message: ConsumeMessage,
+    private unsettled: number,
+    private readonly done: () => void,
+  ) {}
+
+  settlePart(requeue: boolean): void {
+    this.requeue ||= requeue;
+    if (--this.unsettled > 0) return;
+    this.done();
+    // Requeued whole, the parts already done are answered again from the inbox (or recorded as stale replies).
+    settle(() => (this.requeue ? this.channel.nack(this.message, false, true) : this.channel.ack(this.message)));
+  }
+}
+
 /** One failed attempt, as recorded in the `x-failures` header. */
 export interface AttemptFailure {
   at: string;
@@ -55,9 +84,11 @@ export class Consumer {
   private readonly closedChannels = new WeakSet<Channel>();
   private closing?: Promise<void>;
   /** Batch mode: messages delivered and not yet taken into a batch, and whether a batch is running. */
-  private waiting: { channel: Channel; message: ConsumeMessage }[] = [];
+  private waiting: Delivery[] = [];
   private batchRunning = false;
   private batchScheduled = false;
+  /** Bundles with parts not yet settled: while there are any, no ack may cover earlier deliveries. */
+  private bundlesInHand = 0;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -93,8 +124,12 @@ export class Consumer {
   }
 
   private receive(channel: Channel, message: ConsumeMessage): void {
-    if (!this.options.batchHandler) return this.track(this.onMessage(channel, message));
-    this.waiting.push({ channel, message });
+    const deliveries = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    if (!this.options.batchHandler) {
+      for (const delivery of deliveries) this.track(this.onMessage(delivery));
+      return;
+    }
+    this.waiting.push(...deliveries);
     // amqplib hands over every delivery of one socket read synchronously: start the batch once the read
     // is done, so they all join it (else the first would run alone and the rest wait for the next batch).
     if (this.batchScheduled) return;
@@ -103,6 +138,20 @@ export class Consumer {
       this.batchScheduled = false;
       this.nextBatch();
     });
+  }
+
+  /** A bundle's parts, each a delivery of its own; a bundle that cannot be read is dead-lettered whole. */
+  private unpack(channel: Channel, message: ConsumeMessage): Delivery[] {
+    let parts: ConsumeMessage[];
+    try {
+      parts = unbundle(message);
+    } catch (error) {
+      this.track(this.deadLetter({ channel, message }, 'malformed', errorText(error)));
+      return [];
+    }
+    this.bundlesInHand++;
+    const bundle = new BundleInHand(channel, message, parts.length, () => this.bundlesInHand--);
+    return parts.map((part) => ({ channel, message: part, bundle }));
   }
 
   /** Starts a batch with what is waiting unless one is running; what arrives meanwhile makes the next one. */
@@ -118,7 +167,7 @@ export class Consumer {
     this.waiting = open.slice(batch.length);
     this.batchRunning = true;
     // A batch of one takes the single handler: it needs no batch machinery (a savepoint, say).
-    const work = batch.length === 1 ? this.onMessage(batch[0].channel, batch[0].message) : this.onBatch(batch);
+    const work = batch.length === 1 ? this.onMessage(batch[0]) : this.onBatch(batch);
     this.track(
       work.finally(() => {
         this.batchRunning = false;
@@ -127,7 +176,7 @@ export class Consumer {
     );
   }
 
-  private async onBatch(batch: { channel: Channel; message: ConsumeMessage }[]): Promise<void> {
+  private async onBatch(batch: Delivery[]): Promise<void> {
     const { logger, queue } = this.options;
     let outcomes: (Error | undefined)[] | null = null;
     for (let outages = 1; ; outages++) {
@@ -136,7 +185,7 @@ export class Consumer {
         break;
       } catch (error) {
         if (this.stopping || batch.every(({ channel }) => this.closedChannels.has(channel))) {
-          for (const { channel, message } of batch) settle(() => channel.nack(message, false, true));
+          for (const delivery of batch) this.requeue(delivery);
           return;
         }
         if (!isConnectionFailure(error) && !isTransactionConflict(error)) {
@@ -148,19 +197,19 @@ export class Consumer {
       }
     }
     const [{ channel: first }] = batch;
-    if (outcomes?.every((error) => !error) && batch.every(({ channel }) => channel === first)) {
+    if (outcomes?.every((error) => !error) && this.bundlesInHand === 0 && batch.every(({ channel }) => channel === first)) {
       // One frame acks the whole batch: batches run one at a time and in delivery order, so every earlier
-      // delivery on this channel is settled already.
+      // delivery on this channel is settled already (no bundle is partly done).
       const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
       settle(() => first.ack(last.message, true));
       return;
     }
     await Promise.all(
-      batch.map(({ channel, message }, index) => {
-        if (!outcomes) return this.onMessage(channel, message);
+      batch.map((delivery, index) => {
+        if (!outcomes) return this.onMessage(delivery);
         const error = outcomes[index];
-        if (!error) return settle(() => channel.ack(message));
-        return this.onFailure(channel, message, error);
+        if (!error) return this.ack(delivery);
+        return this.onFailure(delivery, error);
       }),
     );
   }
@@ -170,17 +219,29 @@ export class Consumer {
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private async onMessage(channel: Channel, message: ConsumeMessage): Promise<void> {
+  private ack({ channel, message, bundle }: Delivery): void {
+    if (bundle) bundle.settlePart(false);
+    else settle(() => channel.ack(message));
+  }
+
+  /** Back to the queue (a bundle's part: the whole bundle, once its other parts are settled). */
+  private requeue({ channel, message, bundle }: Delivery): void {
+    if (bundle) bundle.settlePart(true);
+    else settle(() => channel.nack(message, false, true));
+  }
+
+  private async onMessage(delivery: Delivery): Promise<void> {
+    const { channel, message } = delivery;
     const { logger, queue } = this.options;
     const meta = { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: message.properties.headers?.[HEADERS.sagaId] };
     for (let outages = 1; ; outages++) {
       try {
         await this.options.handler(message);
-        settle(() => channel.ack(message));
+        this.ack(delivery);
         return;
       } catch (error) {
         if (!isConnectionFailure(error) || this.stopping || this.closedChannels.has(channel)) {
-          await this.onFailure(channel, message, error);
+          await this.onFailure(delivery, error);
           return;
         }
         // Unacked while we wait: a crash meanwhile returns the message to the queue.
@@ -191,21 +252,22 @@ export class Consumer {
   }
 
   /** A handler failed on this message: dead-letter it, leave it to the broker, or retry it later. */
-  private async onFailure(channel: Channel, message: ConsumeMessage, error: unknown): Promise<void> {
+  private async onFailure(delivery: Delivery, error: unknown): Promise<void> {
     if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
-      await this.deadLetter(channel, message, error.reason, error.message);
+      await this.deadLetter(delivery, error.reason, error.message);
       return;
     }
-    if (this.stopping || this.closedChannels.has(channel)) {
+    if (this.stopping || this.closedChannels.has(delivery.channel)) {
       // Shutting down, or the channel is gone: the broker gives the message to a consumer again.
-      settle(() => channel.nack(message, false, true));
+      this.requeue(delivery);
       return;
     }
-    await this.retryLater(channel, message, errorText(error));
+    await this.retryLater(delivery, errorText(error));
   }
 
   /** Parks the message in a delay queue for its next attempt, or dead-letters it after the last one. */
-  private async retryLater(channel: Channel, message: ConsumeMessage, error: string): Promise<void> {
+  private async retryLater(delivery: Delivery, error: string): Promise<void> {
+    const { message } = delivery;
     const { logger, queue, publisher } = this.options;
     const headers = message.properties.headers ?? {};
     const attempt = Number(headers[HEADERS.attempt] ?? 1);
@@ -219,7 +281,7 @@ export class Consumer {
       [HEADERS.lastFailureAt]: failures[failures.length - 1].at,
     };
     if (!policy || attemptsThisRound >= policy.attempts) {
-      await this.deadLetter(channel, message, 'retries-exhausted', error, { ...retryState, [HEADERS.attempts]: attempt });
+      await this.deadLetter(delivery, 'retries-exhausted', error, { ...retryState, [HEADERS.attempts]: attempt });
       return;
     }
     const delayMs = retryDelayMs(policy, attemptsThisRound);
@@ -234,15 +296,16 @@ export class Consumer {
         expiration: String(delayMs),
         headers: { ...headers, ...retryState, [HEADERS.attempt]: attempt + 1 },
       });
-      settle(() => channel.ack(message));
+      this.ack(delivery);
     } catch (publishError) {
       logger.error({ queue, messageId: message.properties.messageId, err: errorText(publishError) }, 'could not park the retry; requeueing');
-      settle(() => channel.nack(message, false, true));
+      this.requeue(delivery);
     }
   }
 
   /** Moves the message to `<queue>.dlq` (confirmed) with why, then acks it. */
-  private async deadLetter(channel: Channel, message: ConsumeMessage, reason: string, error: string, extra: MessagePropertyHeaders = {}): Promise<void> {
+  private async deadLetter(delivery: Delivery, reason: string, error: string, extra: MessagePropertyHeaders = {}): Promise<void> {
+    const { channel, message, bundle } = delivery;
     const { logger, queue, publisher } = this.options;
     const { properties } = message;
     logger.error(
@@ -261,11 +324,13 @@ export class Consumer {
           [HEADERS.deadLetteredAt]: new Date().toISOString(),
         },
       });
-      settle(() => channel.ack(message));
+      this.ack(delivery);
     } catch (publishError) {
       // Could not publish to the DLQ: let the broker dead-letter it (the queue's DLX), without our headers.
+      // A bundle's part goes back with its bundle instead: the broker would dead-letter its siblings too.
       logger.error({ queue, messageId: properties.messageId, err: errorText(publishError) }, 'dead-letter publish failed; rejecting');
-      settle(() => channel.nack(message, false, false));
+      if (bundle) this.requeue(delivery);
+      else settle(() => channel.nack(message, false, false));
     }
   }
 }

@@ -1,7 +1,15 @@
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, Options } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
+import { bundle, type OutgoingMessage } from './bundle.js';
 import { encode } from './codec.js';
+
+/** A message to publish as one of several (see `publishAll`). */
+export interface Outgoing {
+  exchange: string;
+  routingKey: string;
+  envelope: Envelope;
+}
 
 /** The broker could not route a message to any queue. */
 export class UnroutableMessageError extends Error {}
@@ -23,6 +31,8 @@ export class Publisher {
     connection: AmqpConnectionManager,
     private readonly appId: string,
     setup?: (channel: ConfirmChannel) => Promise<void>,
+    /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
+    private readonly bundleMax = 1,
   ) {
     this.channel = connection.createChannel({
       name: `${appId}-publisher`,
@@ -46,6 +56,41 @@ export class Publisher {
       ...extra,
       headers: { ...options.headers, ...extra.headers },
     });
+  }
+
+  /**
+   * Publishes messages that are ready together; per message, nothing (confirmed) or why it failed. With
+   * bundling on, those for one exchange and routing key go as bundles of up to `bundleMax`.
+   */
+  async publishAll(messages: Outgoing[]): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = new Array(messages.length).fill(undefined);
+    const groups: number[][] = [];
+    const filling = new Map<string, number[]>();
+    messages.forEach(({ exchange, routingKey }, index) => {
+      const key = `${exchange}\n${routingKey}`;
+      let group = this.bundleMax > 1 ? filling.get(key) : undefined;
+      if (!group || group.length >= this.bundleMax) {
+        groups.push((group = []));
+        filling.set(key, group);
+      }
+      group.push(index);
+    });
+    await Promise.all(
+      groups.map(async (indexes) => {
+        const { exchange, routingKey } = messages[indexes[0]];
+        try {
+          if (indexes.length === 1) await this.publish(exchange, routingKey, messages[indexes[0]].envelope);
+          else {
+            const parts: OutgoingMessage[] = indexes.map((index) => encode(messages[index].envelope, this.appId));
+            const { content, options } = bundle(parts, this.appId);
+            await this.publishRaw(exchange, routingKey, content, options);
+          }
+        } catch (error) {
+          for (const index of indexes) outcomes[index] = error as Error;
+        }
+      }),
+    );
+    return outcomes;
   }
 
   /**

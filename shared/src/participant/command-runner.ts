@@ -109,15 +109,16 @@ export class CommandRunner {
     for (const item of runnable) if (item.reply && !item.processedBefore) this.options.middleware?.afterCommit(item.envelope, item.delivery);
     const found = runnable.filter((item) => item.processedBefore && !stored.has(item.envelope.messageId)).map((item) => item.envelope.messageId);
     for (const [messageId, reply] of await this.inbox.repliesTo(this.options.db, found)) stored.set(messageId, reply);
-    await Promise.all(
-      work.map(async (item) => {
-        const source = item.sameAs ?? item;
-        if (source.error) return (outcomes[item.index] = source.error);
-        const reply = source.reply ?? stored.get(item.envelope.messageId);
-        if (!reply) return (outcomes[item.index] = new Error('duplicate command whose first delivery left no reply; retrying'));
-        await this.sendReply(item, reply, source.processedBefore || item.sameAs !== undefined);
-      }),
-    );
+    const answered: { item: Work; reply: Envelope; duplicate: boolean }[] = [];
+    for (const item of work) {
+      const source = item.sameAs ?? item;
+      const reply = source.reply ?? stored.get(item.envelope.messageId);
+      if (source.error) outcomes[item.index] = source.error;
+      else if (!reply) outcomes[item.index] = new Error('duplicate command whose first delivery left no reply; retrying');
+      else answered.push({ item, reply, duplicate: source.processedBefore || item.sameAs !== undefined });
+    }
+    const failed = await this.sendReplies(answered);
+    answered.forEach(({ item }, index) => (outcomes[item.index] ??= failed[index]));
     return outcomes;
   }
 
@@ -208,16 +209,26 @@ export class CommandRunner {
     return checkReply(contract.result, (await handler(payload, new CommandContext([tx, envelope]))) as StepReply);
   }
 
-  /** After commit: publish the reply (confirmed); a duplicate gets the stored one again, in case the first was lost. */
-  private async sendReply({ envelope }: Work, reply: Envelope, duplicate: boolean): Promise<void> {
+  /**
+   * After commit: the replies, together (bundled if on), each confirmed; a duplicate gets the stored one
+   * again, in case the first was lost. Per reply, nothing or why its publish failed.
+   */
+  private async sendReplies(answered: { item: Work; reply: Envelope; duplicate: boolean }[]): Promise<(Error | undefined)[]> {
     const { publisher, logger, middleware } = this.options;
-    const copies = middleware?.replyCopies(envelope) ?? 1;
-    for (let copy = 0; copy < copies; copy++) await publisher.publish(EXCHANGES.replies, reply.type, reply);
-    if (duplicate) {
-      logger.info({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
-    } else if (logger.isLevelEnabled('debug')) {
-      logger.debug({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, reply: reply.type }, 'command handled');
-    }
+    const copies = answered.map(({ item }) => middleware?.replyCopies(item.envelope) ?? 1);
+    const sent = answered.flatMap(({ reply }, index) => Array.from({ length: copies[index] }, () => ({ exchange: EXCHANGES.replies, routingKey: reply.type, envelope: reply })));
+    const results = await publisher.publishAll(sent);
+    let next = 0;
+    return answered.map(({ item: { envelope }, reply, duplicate }, index) => {
+      const error = results.slice(next, (next += copies[index])).find(Boolean);
+      if (error) return error;
+      if (duplicate) {
+        logger.info({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
+      } else if (logger.isLevelEnabled('debug')) {
+        logger.debug({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, reply: reply.type }, 'command handled');
+      }
+      return undefined;
+    });
   }
 }
 

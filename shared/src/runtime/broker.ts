@@ -27,7 +27,7 @@ export class Broker {
     const topology = buildTopology(env.QUEUE_TYPE);
     this.declare = (channel) => declareTopology(channel, topology);
     this.connection = connectBroker(env.AMQP_URL, name, logger);
-    this.publisher = new Publisher(this.connection, name, this.declare);
+    this.publisher = new Publisher(this.connection, name, this.declare, env.BUNDLE_MAX);
   }
 
   /**
