@@ -11,7 +11,7 @@ import {
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import type { Saga, SagaEvent } from './saga.entities.js';
-import type { CommandToSend } from './saga-state.js';
+import { type CommandToSend, packState, unpackState } from './saga-state.js';
 
 /**
  * One change of one saga, as the engine decided it: the saga at its new state (its `version` still the one
@@ -209,7 +209,7 @@ export class SagaUnitOfWork {
       saga.businessKey,
       saga.correlationId,
       saga.status,
-      JSON.stringify(saga.state),
+      JSON.stringify(packState(saga.state)),
       saga.faultPlan ? JSON.stringify(saga.faultPlan) : null,
       saga.timerAt,
       saga.createdAt,
@@ -227,7 +227,7 @@ export class SagaUnitOfWork {
       id: saga.id,
       version: saga.version,
       status: saga.status,
-      state: saga.state,
+      state: packState(saga.state),
       timer_at: timers[index],
       updated_at: saga.updatedAt,
       at,
@@ -284,7 +284,7 @@ function toSaga(row: Row): Saga {
     businessKey: row.business_key,
     correlationId: row.correlation_id,
     status: row.status,
-    state: row.state,
+    state: unpackState(row.state),
     faultPlan: row.fault_plan ?? null,
     timerAt: row.timer_at,
     version: row.version,

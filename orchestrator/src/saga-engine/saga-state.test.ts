@@ -5,7 +5,7 @@ import { FINAL_SAGA_STATUSES, InventoryCommands, NotificationCommands, OrderComm
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { defineSaga, type SagaDefinition } from './saga-definition.js';
-import { applyReply, startSaga, type Reply, type SagaState, type StepState, type Transition } from './saga-state.js';
+import { applyReply, packState, startSaga, unpackState, type Reply, type SagaState, type StepState, type Transition } from './saga-state.js';
 
 const orderId = '0190a7f2-0000-7000-8000-000000000001';
 const chargeId = '0190a7f2-0000-7000-8000-0000000000c1';
@@ -352,6 +352,37 @@ describe('order saga: a compensation refused', () => {
     expect(stepNamed(last.state, 'create-order').status).toBe('SUCCEEDED');
     expect(stepNamed(last.state, 'notify-cancellation').status).toBe('SKIPPED');
     expect(last.state.failureReason).toBe('CARD_DECLINED: insufficient funds');
+  });
+});
+
+describe('the state as stored', () => {
+  // Through JSON, as the column stores it: every state of a compensated run (failures, errors, timestamps).
+  const stored = (state: SagaState<OrderSagaData>) => JSON.parse(JSON.stringify(packState(state)));
+  const declined = () =>
+    run(orderSaga, order, [
+      ok(OrderCommands.create, { status: 'PENDING' }),
+      ok(InventoryCommands.reserve, reservation),
+      refused(PaymentCommands.charge, 'CARD_DECLINED', 'insufficient funds'),
+      ok(InventoryCommands.release, { released: 3 }),
+      ok(OrderCommands.cancel, { status: 'CANCELLED' }),
+      ok(NotificationCommands.send, { notificationId }),
+    ]);
+
+  test('reads back as it was, at every transition', () => {
+    for (const { state } of [...run(orderSaga, order, happyReplies), ...declined()]) expect(unpackState(stored(state))).toEqual(state);
+  });
+
+  test('leaves out the fields of a step still at their defaults, and keeps the rest', () => {
+    const [{ state }] = run(orderSaga, order, []);
+    const steps = stored(state).steps;
+    expect(steps[0]).toEqual({ name: 'create-order', status: 'RUNNING', startedAt: iso(0) });
+    expect(steps[1]).toEqual({ name: 'reserve-inventory', status: 'PENDING' });
+    expect(JSON.stringify(packState(state)).length).toBeLessThan(JSON.stringify(state).length * 0.6);
+  });
+
+  test('a state stored whole (before packing) reads back the same', () => {
+    const { state } = declined().at(-1)!;
+    expect(unpackState(JSON.parse(JSON.stringify(state)))).toEqual(state);
   });
 });
 

@@ -83,21 +83,32 @@ export interface Transition<D> {
 const allSteps = <D>(definition: SagaDefinition<D>): StepDefinition<D>[] =>
   definition.afterCompensation ? [...definition.steps, definition.afterCompensation] : definition.steps;
 
+/** What a step is before it has started; a stored step leaves out every field still at this value. */
+const STEP_DEFAULTS: Omit<StepState, 'name' | 'status'> = { attempts: 0, failures: [], startedAt: null, finishedAt: null, compensatedAt: null, error: null };
+
+/** The state as stored: step fields at their defaults left out (most steps are pending, or done at the first attempt). */
+export function packState<D>(state: SagaState<D>): SagaState<D> {
+  const steps = state.steps.map((step) =>
+    Object.fromEntries(Object.entries(step).filter(([key, value]) => !(key in STEP_DEFAULTS) || !isDefault(key as keyof typeof STEP_DEFAULTS, value))),
+  );
+  return { ...state, steps: steps as unknown as StepState[] };
+}
+
+/** A stored state made whole again (a state stored whole reads back the same). */
+export function unpackState<D>(stored: SagaState<D>): SagaState<D> {
+  return { ...stored, steps: stored.steps.map((step) => ({ ...STEP_DEFAULTS, ...step, failures: step.failures ?? [] })) };
+}
+
+function isDefault(key: keyof typeof STEP_DEFAULTS, value: unknown): boolean {
+  return key === 'failures' ? Array.isArray(value) && value.length === 0 : value === STEP_DEFAULTS[key];
+}
+
 /** The state of a new saga and its first command. `messageId` is the id the first command will carry. */
 export function startSaga<D>(definition: SagaDefinition<D>, data: D, now: Date, messageId: string): Transition<D> {
   const state: SagaState<D> = {
     status: 'RUNNING',
     data,
-    steps: allSteps(definition).map((step) => ({
-      name: step.name,
-      status: 'PENDING',
-      attempts: 0,
-      failures: [],
-      startedAt: null,
-      finishedAt: null,
-      compensatedAt: null,
-      error: null,
-    })),
+    steps: allSteps(definition).map((step) => ({ name: step.name, status: 'PENDING', ...STEP_DEFAULTS, failures: [] })),
     awaiting: null,
     failureReason: null,
     deadlineAt: new Date(now.getTime() + definition.policy.deadlineMs).toISOString(),

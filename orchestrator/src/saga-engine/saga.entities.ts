@@ -1,6 +1,18 @@
-import { defineEntity, p, type InferEntity } from '@mikro-orm/postgresql';
+import { defineEntity, JsonType, p, type InferEntity, type Platform, type TransformContext } from '@mikro-orm/postgresql';
 import type { FaultPlan, SagaStatus } from '@sagaflow/shared';
-import type { SagaState } from './saga-state.js';
+import { packState, type SagaState, unpackState } from './saga-state.js';
+
+/** The state column: stored packed (see packState), read back whole, here and wherever MikroORM reads a saga. */
+class SagaStateType extends JsonType {
+  override convertToDatabaseValue(value: unknown, platform: Platform, context?: TransformContext): string | null {
+    return super.convertToDatabaseValue(value == null ? value : packState(value as SagaState<unknown>), platform, context);
+  }
+
+  override convertToJSValue(value: unknown, platform: Platform, context?: TransformContext): unknown {
+    const state = super.convertToJSValue(value, platform, context);
+    return state == null ? state : unpackState(state as SagaState<unknown>);
+  }
+}
 
 /**
  * One saga run: the shape the engine decides on, the repository persists and the reads show. `state` is
@@ -18,7 +30,7 @@ export const Saga = defineEntity({
     businessKey: p.string(),
     correlationId: p.string(),
     status: p.string().$type<SagaStatus>(),
-    state: p.json<SagaState<any>>(),
+    state: p.json<SagaState<any>>().type(SagaStateType),
     faultPlan: p.json<FaultPlan>().nullable(),
     timerAt: p.datetime().nullable(),
     version: p.integer().version(),
