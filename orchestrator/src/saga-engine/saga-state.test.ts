@@ -224,18 +224,21 @@ describe('order saga: reserve-inventory refused', () => {
   });
 });
 
+/** The card is declined: the reservation is released, the order cancelled, the customer told. */
+const declinedReplies = [
+  ok(OrderCommands.create, { status: 'PENDING' }),
+  ok(InventoryCommands.reserve, reservation),
+  refused(PaymentCommands.charge, 'CARD_DECLINED', 'insufficient funds'),
+  ok(InventoryCommands.release, { released: 3 }),
+  ok(OrderCommands.cancel, { status: 'CANCELLED' }),
+  ok(NotificationCommands.send, { notificationId }),
+];
+
 describe('order saga: charge-payment refused', () => {
   let transitions: Transition<OrderSagaData>[];
   let final: SagaState<OrderSagaData>;
   beforeAll(() => {
-    transitions = run(orderSaga, order, [
-      ok(OrderCommands.create, { status: 'PENDING' }),
-      ok(InventoryCommands.reserve, reservation),
-      refused(PaymentCommands.charge, 'CARD_DECLINED', 'insufficient funds'),
-      ok(InventoryCommands.release, { released: 3 }),
-      ok(OrderCommands.cancel, { status: 'CANCELLED' }),
-      ok(NotificationCommands.send, { notificationId }),
-    ]);
+    transitions = run(orderSaga, order, declinedReplies);
     final = transitions.at(-1)!.state;
   });
 
@@ -358,15 +361,7 @@ describe('order saga: a compensation refused', () => {
 describe('the state as stored', () => {
   // Through JSON, as the column stores it: every state of a compensated run (failures, errors, timestamps).
   const stored = (state: SagaState<OrderSagaData>) => JSON.parse(JSON.stringify(packState(state)));
-  const declined = () =>
-    run(orderSaga, order, [
-      ok(OrderCommands.create, { status: 'PENDING' }),
-      ok(InventoryCommands.reserve, reservation),
-      refused(PaymentCommands.charge, 'CARD_DECLINED', 'insufficient funds'),
-      ok(InventoryCommands.release, { released: 3 }),
-      ok(OrderCommands.cancel, { status: 'CANCELLED' }),
-      ok(NotificationCommands.send, { notificationId }),
-    ]);
+  const declined = () => run(orderSaga, order, declinedReplies);
 
   test('reads back as it was, at every transition', () => {
     for (const { state } of [...run(orderSaga, order, happyReplies), ...declined()]) expect(unpackState(stored(state))).toEqual(state);
