@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { NODE_FLAGS } from '../shared/src/launcher/system.js';
+import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../shared/src/launcher/system.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
@@ -76,9 +76,10 @@ describe('docker-compose.yml', () => {
       expect(dockerfile).toContain(`COPY --from=build /app/${workspace}/dist ${workspace}/dist`);
     });
 
-    test('runs with the launcher\'s Node flags (those NODE_OPTIONS refuses on its command line)', () => {
+    test('runs with the launcher\'s Node flags (those NODE_OPTIONS refuses on its command line) and environment', () => {
       const flags = [...(service.environment?.NODE_OPTIONS ?? '').split(' '), ...(service.command ?? []).slice(1, -1)];
       expect(flags.sort()).toEqual([...NODE_FLAGS].sort());
+      expect(service.environment).toMatchObject(NODE_ENV_DEFAULTS);
     });
 
     test(`listens on ${port}, publishes it and checks /health on it`, () => {
