@@ -12,8 +12,10 @@
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
 // records. The reference runs twice: --mode=multi (a process per participant, laid out like Sagaflow: the
-// headline ratio) and --mode=single (all in one process). Each level also gets a ledger: what one saga
-// cost in statements, commits, rows, WAL, messages and CPU, for ours and for both layouts of the reference.
+// headline ratio) and --mode=single (all in one process). Level by level, ours (a fresh system) runs, then
+// bare-multi, then bare-single, so that the host's drifting speed hits all three alike. Each level also
+// gets a ledger: what one saga cost in statements, commits, rows, WAL, messages and CPU, for ours and for
+// both layouts of the reference.
 // Output: a markdown table on stdout and <out>/bench-<time>.{json,md}.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -339,9 +341,9 @@ function titleOf(pid, comm) {
   }
 }
 
-/** Peak resident memory (VmHWM) of each of our processes, in MB. */
+/** Peak resident memory (VmHWM) of each of our processes, in MB (by name: instances and levels meet in the highest). */
 function peakRss(pids) {
-  return Object.fromEntries(pids.map((pid) => [processName(pid), Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024]));
+  return Object.fromEntries(pids.map((pid) => [processName(pid).replace(/ \(pid \d+\)$/, ''), Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024]));
 }
 
 // ---- the reference: ../shared/bench/bare-saga.mjs ------------------------------------------------------
@@ -379,7 +381,7 @@ async function bareDatabase() {
  * 200 ms, then an EXISTS until a saga has ended), wait the warm-up, take A, wait BARE_WINDOW_S, take B.
  * Nothing is polled between A and B. Returns one ledger (or null) per level, in order.
  */
-async function watchBare(pid, label, database, exited) {
+async function watchBare(pid, label, database, levels, exited) {
   const db = new pg.Client({ ...BARE_PG, database });
   await db.connect();
   const statements = await enableStatements(db);
@@ -414,7 +416,7 @@ async function watchBare(pid, label, database, exited) {
   };
   const ledgers = [];
   try {
-    for (const concurrency of LEVELS) {
+    for (const concurrency of levels) {
       ledgers.push(
         await level(concurrency).catch((error) => {
           log(`${label} C=${concurrency}: no ledger (${error.message})`);
@@ -429,14 +431,14 @@ async function watchBare(pid, label, database, exited) {
 }
 
 /** Runs the bare saga in one layout at the same levels; its folder is read-only and has no node_modules, so it runs from a copy using ours. */
-async function runBare(mode, database, ours) {
+async function runBare(mode, database, levels, ours) {
   const label = `bare-${mode}`;
   const dir = mkdtempSync(join(tmpdir(), 'sagaflow-bare-'));
   try {
     for (const file of readdirSync(BARE_DIR).filter((name) => name.endsWith('.mjs'))) cpSync(join(BARE_DIR, file), join(dir, file));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    const args = ['bare-saga.mjs', `--mode=${mode}`, `--conc=${LEVELS.join(',')}`, `--secs=${SECS}`, `--warmup=${WARMUP}`, `--fail=${DECLINE}`];
+    const args = ['bare-saga.mjs', `--mode=${mode}`, `--conc=${levels.join(',')}`, `--secs=${SECS}`, `--warmup=${WARMUP}`, `--fail=${DECLINE}`];
     log(`${label} reference: PGDATABASE=${database} node ${args.join(' ')}`);
     const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, PGPASSWORD: BARE_PG.password, PGDATABASE: database }, stdio: ['ignore', 'pipe', 'inherit'] });
     let exited = false;
@@ -448,7 +450,7 @@ async function runBare(mode, database, ours) {
       });
     });
     exit.catch(() => undefined); // awaited below, once its output is read
-    const ledgers = watchBare(child.pid, label, database, () => exited).catch((error) => {
+    const ledgers = watchBare(child.pid, label, database, levels, () => exited).catch((error) => {
       log(`${label}: no ledger (${error.message})`);
       return [];
     });
@@ -464,7 +466,7 @@ async function runBare(mode, database, ours) {
     }
     await exit;
     const measured = await ledgers;
-    return results.map((result, index) => ({ ...result, ledger: LEVELS[index] === result.concurrency ? (measured[index] ?? null) : null }));
+    return results.map((result, index) => ({ ...result, ledger: levels[index] === result.concurrency ? (measured[index] ?? null) : null }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -580,38 +582,42 @@ const calibration = (() => {
   return `CPU calibration ${(performance.now() - start).toFixed(0)} ms (lower = faster host; the bare bench's reports print the same loop)`;
 })();
 
-const system = await startSystem();
-const db = new pg.Client({ connectionString: system.databaseUrl });
+const random = seededRandom(2026);
 const ours = [];
-let rss = {};
+const bareRuns = Object.fromEntries(BARE_MODES.map((mode) => [mode, []]));
+const rss = {};
+const bareDb = BARE_MODES.length ? await bareDatabase() : null;
 try {
-  await db.connect();
-  const statements = await enableStatements(db);
-  const listener = new pg.Client({ connectionString: system.databaseUrl });
-  await listener.connect();
-  await listener.query(`listen ${SAGA_ENDED_CHANNEL}`);
-  const waitForEnd = endWatcher(listener);
-  const random = seededRandom(2026);
+  // Level by level, ours then each layout of the reference: the host's speed drifts over minutes, so the
+  // runs compared sit side by side. Each level gets a fresh system (nothing of ours runs during bare's).
   for (const level of LEVELS) {
-    const result = await runLevel(system, db, statements, waitForEnd, level, random);
+    ours.push(await runOurs(level));
+    // multi first: it is the headline
+    for (const mode of ['multi', 'single'].filter((candidate) => BARE_MODES.includes(candidate))) bareRuns[mode].push(...(await runBare(mode, bareDb.name, [level], ours)));
+  }
+} finally {
+  await bareDb?.drop();
+}
+
+/** Our system at one level, from a fresh start; its processes' peak RSS joins `rss` (the highest per process). */
+async function runOurs(level) {
+  const system = await startSystem();
+  const db = new pg.Client({ connectionString: system.databaseUrl });
+  try {
+    await db.connect();
+    const statements = await enableStatements(db);
+    const listener = new pg.Client({ connectionString: system.databaseUrl });
+    await listener.connect();
+    await listener.query(`listen ${SAGA_ENDED_CHANNEL}`);
+    const result = await runLevel(system, db, statements, endWatcher(listener), level, random);
     log(`ours C=${level}: ${f1(result.sagasPerSecond)} sagas/s, p50 ${f1(result.latencyMs.p50)} p99 ${f1(result.latencyMs.p99)} ms, cpu ${JSON.stringify(result.cpuPercentOfOneCore, (key, value) => (typeof value === 'number' ? Math.round(value) : value))}`);
     log(`ours C=${level} ledger: ${ledgerLine(result.ledger)}`);
-    ours.push(result);
-  }
-  rss = peakRss(system.pids());
-  await listener.end();
-} finally {
-  await db.end().catch(() => undefined);
-  await system.dispose();
-}
-// multi first: it is the headline
-const bareRuns = {};
-if (BARE_MODES.length) {
-  const database = await bareDatabase();
-  try {
-    for (const mode of ['multi', 'single'].filter((candidate) => BARE_MODES.includes(candidate))) bareRuns[mode] = await runBare(mode, database.name, ours);
+    for (const [name, mb] of Object.entries(peakRss(system.pids()))) rss[name] = Math.max(rss[name] ?? 0, mb);
+    await listener.end();
+    return result;
   } finally {
-    await database.drop();
+    await db.end().catch(() => undefined);
+    await system.dispose();
   }
 }
 const report = {
