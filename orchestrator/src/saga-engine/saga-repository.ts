@@ -44,11 +44,16 @@ const LOAD = statement('saga.load', `select ${COLUMNS} from ${SAGA} where id = a
 const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = $1 for update`);
 const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= now()) as due`);
 const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= now() order by timer_at limit $1 for update skip locked`);
+/** New sagas, each with its first history row; they travel as one JSON parameter, like SAVE's changes. */
 const INSERT = statement(
   'saga.insert',
-  `with saved as (
-     insert into ${SAGA} (${COLUMNS}) values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, 1, $9, $9) returning id)
-   insert into ${HISTORY} (saga_id, seq, at, events) select id, 1, $9, $10::jsonb from saved`,
+  `with new as (
+     select * from jsonb_to_recordset($1::jsonb)
+       as new(id uuid, type text, business_key text, correlation_id text, status text, state jsonb, fault_plan jsonb, timer_at timestamptz, created_at timestamptz, events jsonb)),
+   saved as (
+     insert into ${SAGA} (${COLUMNS})
+     select id, type, business_key, correlation_id, status, state, fault_plan, timer_at, 1, created_at, created_at from new returning id)
+   insert into ${HISTORY} (saga_id, seq, at, events) select new.id, 1, new.created_at, new.events from new join saved using (id)`,
 );
 /**
  * Every change of a batch in one statement: each saga row only if its version still matches (then the
@@ -88,6 +93,8 @@ const REMEMBERED_PUBLISHES = 20_000;
  */
 export class SagaRepository {
   private readonly published = new Set<string>();
+  /** Sagas started on their own and not yet inserted: those of one turn of the event loop share a statement. */
+  private starting: { change: SagaChange; now: Date; settle: (error?: Error) => void }[] = [];
 
   constructor(
     private readonly db: Database,
@@ -114,9 +121,28 @@ export class SagaRepository {
     return this.alone((unit) => unit.save(changes));
   }
 
-  /** Inserts a new saga (one statement), then publishes its first command. */
+  /**
+   * Inserts a new saga, then publishes its first command. Sagas started in the same turn of the event loop
+   * (concurrent requests) are inserted by one statement, one commit; if it fails, each is tried alone, so
+   * that one bad saga fails only its own request.
+   */
   insert(change: SagaChange, now: Date): Promise<void> {
-    return this.alone((unit) => unit.insert(change, now));
+    return new Promise((resolve, reject) => {
+      this.starting.push({ change, now, settle: (error) => (error ? reject(error) : resolve()) });
+      if (this.starting.length === 1) setImmediate(() => void this.insertStarting());
+    });
+  }
+
+  private async insertStarting(): Promise<void> {
+    const batch = this.starting;
+    this.starting = [];
+    try {
+      await this.alone((unit) => unit.insertAll(batch));
+      for (const { settle } of batch) settle();
+    } catch (error) {
+      if (batch.length === 1) return batch[0].settle(error as Error);
+      await Promise.all(batch.map((one) => this.alone((unit) => unit.insertAll([one])).then(() => one.settle(), (alone: Error) => one.settle(alone))));
+    }
   }
 
   /**
@@ -200,22 +226,30 @@ export class SagaUnitOfWork {
   }
 
   /** Inserts a new saga with its first history row; its first command goes out after commit. */
-  async insert(change: SagaChange, now: Date): Promise<void> {
-    const { saga } = change;
-    saga.timerAt = this.repository.timerOf(change, now);
-    await this.tx.query(INSERT, [
-      saga.id,
-      saga.type,
-      saga.businessKey,
-      saga.correlationId,
-      saga.status,
-      JSON.stringify(packState(saga.state)),
-      saga.faultPlan ? JSON.stringify(saga.faultPlan) : null,
-      saga.timerAt,
-      saga.createdAt,
-      JSON.stringify(change.events),
-    ]);
-    this.committed.push(change);
+  insert(change: SagaChange, now: Date): Promise<void> {
+    return this.insertAll([{ change, now }]);
+  }
+
+  /** Inserts new sagas (one statement); their first commands go out after commit. */
+  async insertAll(sagas: { change: SagaChange; now: Date }[]): Promise<void> {
+    const rows = sagas.map(({ change, now }) => {
+      const { saga } = change;
+      saga.timerAt = this.repository.timerOf(change, now);
+      return {
+        id: saga.id,
+        type: saga.type,
+        business_key: saga.businessKey,
+        correlation_id: saga.correlationId,
+        status: saga.status,
+        state: packState(saga.state),
+        fault_plan: saga.faultPlan,
+        timer_at: saga.timerAt,
+        created_at: saga.createdAt,
+        events: change.events,
+      };
+    });
+    await this.tx.query(INSERT, [JSON.stringify(rows)]);
+    for (const { change } of sagas) this.committed.push(change);
   }
 
   /** Saves changes (each against the version it was read at); per change, whether it was saved. */

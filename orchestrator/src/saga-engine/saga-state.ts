@@ -88,19 +88,23 @@ const STEP_DEFAULTS: Omit<StepState, 'name' | 'status'> = { attempts: 0, failure
 
 /** The state as stored: step fields at their defaults left out (most steps are pending, or done at the first attempt). */
 export function packState<D>(state: SagaState<D>): SagaState<D> {
-  const steps = state.steps.map((step) =>
-    Object.fromEntries(Object.entries(step).filter(([key, value]) => !(key in STEP_DEFAULTS) || !isDefault(key as keyof typeof STEP_DEFAULTS, value))),
-  );
-  return { ...state, steps: steps as unknown as StepState[] };
+  const steps = state.steps.map((step) => {
+    const packed: Partial<StepState> = { name: step.name, status: step.status };
+    if (step.attempts !== 0) packed.attempts = step.attempts;
+    if (step.failures.length) packed.failures = step.failures;
+    if (step.startedAt !== null) packed.startedAt = step.startedAt;
+    if (step.finishedAt !== null) packed.finishedAt = step.finishedAt;
+    if (step.compensatedAt !== null) packed.compensatedAt = step.compensatedAt;
+    if (step.error !== null) packed.error = step.error;
+    if (step.mayHaveActed !== undefined) packed.mayHaveActed = step.mayHaveActed;
+    return packed as StepState;
+  });
+  return { ...state, steps };
 }
 
 /** A stored state made whole again (a state stored whole reads back the same). */
 export function unpackState<D>(stored: SagaState<D>): SagaState<D> {
   return { ...stored, steps: stored.steps.map((step) => ({ ...STEP_DEFAULTS, ...step, failures: step.failures ?? [] })) };
-}
-
-function isDefault(key: keyof typeof STEP_DEFAULTS, value: unknown): boolean {
-  return key === 'failures' ? Array.isArray(value) && value.length === 0 : value === STEP_DEFAULTS[key];
 }
 
 /** The state of a new saga and its first command. `messageId` is the id the first command will carry. */

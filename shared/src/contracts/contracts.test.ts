@@ -147,3 +147,16 @@ describe('payload schemas', () => {
     expect(OrderCommands.create.payload.safeParse({ orderId: 'order-1', customerId: 'c-1', items: [line] }).success).toBe(false);
   });
 });
+
+describe('message ids', () => {
+  test('are UUIDv7, unique, and ordered by the millisecond they were made in', async () => {
+    const { newMessageId } = await import('./envelope.js');
+    const before = Date.now();
+    const ids = Array.from({ length: 10_000 }, () => newMessageId());
+    const after = Date.now();
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const millis = ids.map((id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16));
+    expect(millis.every((ms, i) => ms >= before && ms <= after && (i === 0 || ms >= millis[i - 1]))).toBe(true);
+  });
+});

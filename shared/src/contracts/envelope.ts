@@ -23,7 +23,18 @@ export interface Envelope<P = unknown> extends MessageMeta {
   headers?: Record<string, string | number>;
 }
 
-export const newMessageId = (): string => uuidv7();
+/** Random bytes for ids, drawn from the system 4 KB at a time: one call per id cost more than the rest of making it. */
+const entropy = new Uint8Array(4096);
+let drawn = entropy.length;
+
+/** A UUIDv7: time-ordered to the millisecond (index-friendly), random below that. */
+export function newMessageId(): string {
+  if (drawn === entropy.length) {
+    crypto.getRandomValues(entropy);
+    drawn = 0;
+  }
+  return uuidv7({ random: entropy.subarray(drawn, (drawn += 16)) });
+}
 
 /** AMQP header names for the metadata that has no standard AMQP property. */
 export const HEADERS = {
