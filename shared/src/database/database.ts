@@ -29,7 +29,9 @@ export class Database implements Queryable {
   private readonly pool: pg.Pool;
 
   constructor(url: string, max: number, logger: Logger) {
-    this.pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000 });
+    // Pipelined: a statement is sent without waiting for the one before it to answer, so a transaction's
+    // BEGIN travels with its first statement and its COMMIT with its last (Tx.commitWith).
+    this.pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 60_000, pipeline: true } as pg.PoolConfig);
     // A backend killed while idle in the pool: the pool drops that client, and the next query gets a fresh one.
     this.pool.on('error', (error) => logger.warn({ err: error.message }, 'idle PostgreSQL connection lost'));
   }
@@ -40,7 +42,10 @@ export class Database implements Queryable {
     return result.rows as Row[];
   }
 
-  /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
+  /**
+   * Runs `work` in a transaction: committed if it resolves (unless it committed already with
+   * `tx.commitWith`), rolled back if it throws.
+   */
   async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     // A backend killed between two statements errors the client itself (no query to fail): without a
@@ -48,14 +53,17 @@ export class Database implements Queryable {
     let broken: Error | undefined;
     const lost = (error: Error) => (broken = error);
     client.on('error', lost);
+    let tx: Tx | undefined;
     try {
-      await client.query('begin');
-      const result = await work(new Tx(client));
-      await client.query('commit');
+      const begun = client.query('begin');
+      begun.catch(() => undefined); // awaited by the first statement; a transaction with none must not leave it unhandled
+      tx = new Tx(client, begun);
+      const result = await work(tx);
+      await tx.commit();
       return result;
     } catch (error) {
       if (isConnectionFailure(error)) broken = error as Error;
-      else await client.query('rollback').catch((rollbackError: Error) => (broken = rollbackError));
+      else if (!tx?.ended) await client.query('rollback').catch((rollbackError: Error) => (broken = rollbackError));
       throw error;
     } finally {
       // A client whose connection failed is destroyed, not handed to the next transaction.
@@ -74,21 +82,64 @@ export class Database implements Queryable {
 export class Tx implements Queryable {
   /** Rows inserted, updated or deleted so far (a refusal that wrote nothing needs no rollback). */
   written = 0;
+  /** Committed or rolled back already (by `commitWith`). */
+  ended = false;
   private savepoints = 0;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    /** The BEGIN, sent but not awaited: the first statement goes out behind it. */
+    private begun: Promise<unknown> | undefined,
+  ) {}
 
   async query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
-    const result = await this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] });
+    const result = await this.behindBegin(this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
+    this.count(statement, result);
+    return result.rows as Row[];
+  }
+
+  /**
+   * The last statement and the COMMIT in one round trip. If the statement fails, PostgreSQL ends the
+   * transaction at the COMMIT with a rollback, and this throws the statement's error.
+   */
+  async commitWith<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
+    const last = this.behindBegin(this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
+    const commit = this.client.query('commit');
+    this.ended = true;
+    const [result, committed] = await Promise.allSettled([last, commit]);
+    if (result.status === 'rejected') throw result.reason;
+    if (committed.status === 'rejected') throw committed.reason;
+    if (committed.value.command !== 'COMMIT') throw new Error(`the transaction ended with ${committed.value.command}, not COMMIT`);
+    this.count(statement, result.value);
+    return result.value.rows as Row[];
+  }
+
+  /** Commits, unless `commitWith` did. */
+  async commit(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.behindBegin(this.client.query('commit'));
+  }
+
+  /** A statement's result, once the BEGIN it was sent behind has answered too (its failure comes first). */
+  private async behindBegin<T>(result: Promise<T>): Promise<T> {
+    if (this.begun) {
+      const begun = this.begun;
+      this.begun = undefined;
+      await Promise.all([begun, result]);
+    }
+    return result;
+  }
+
+  private count(statement: Statement, result: pg.QueryResult): void {
     if (result.command === 'INSERT' || result.command === 'UPDATE' || result.command === 'DELETE') this.written += result.rowCount ?? 0;
     else if (statement.writesInCte) this.written += 1;
-    return result.rows as Row[];
   }
 
   /** Runs `work` in a savepoint: if it throws, only its own changes are undone. */
   async savepoint<T>(work: () => Promise<T>): Promise<T> {
     const name = `s${++this.savepoints}`;
-    await this.client.query(`savepoint ${name}`);
+    await this.behindBegin(this.client.query(`savepoint ${name}`));
     try {
       const result = await work();
       await this.client.query(`release savepoint ${name}`);

@@ -10,7 +10,7 @@ import { DeadLetterError, isConnectionFailure, isTransactionConflict } from '../
 import type { Publisher } from '../messaging/publisher.js';
 import { EXCHANGES } from '../topology/topology.js';
 import { CommandContext } from './command-context.js';
-import { Inbox } from './inbox.js';
+import { Inbox, isProcessedBefore } from './inbox.js';
 
 /** A service's handler for one command type: payload and context in, `succeeded(...)` or `failed(...)` out. */
 export type CommandHandler = (payload: unknown, context: CommandContext) => Promise<unknown>;
@@ -151,11 +151,16 @@ export class CommandRunner {
         await this.options.db.transaction(async (tx) => {
           await this.run(tx, pending, savepoints);
           const done = pending.filter((item): item is Work & { reply: Envelope } => item.reply !== undefined);
-          const recorded = await this.inbox.recordAll(tx, done.map((item) => ({ command: item.envelope, reply: item.reply })));
-          if (recorded.size < done.length) {
-            throw new ProcessedBefore(new Set(done.filter((item) => !recorded.has(item.envelope.messageId)).map((item) => item.envelope.messageId)));
-          }
           for (const item of done) this.options.middleware?.beforeCommit(item.envelope, item.delivery);
+          try {
+            await this.inbox.recordAndCommit(tx, done.map((item) => ({ command: item.envelope, reply: item.reply })));
+          } catch (error) {
+            if (!isProcessedBefore(error)) throw error;
+            // Rolled back: find which of them the inbox holds (committed by the delivery that beat this one).
+            const found = await this.inbox.repliesTo(this.options.db, done.map((item) => item.envelope.messageId));
+            if (found.size === 0) throw new Error('the inbox refused a command it does not hold; retrying');
+            throw new ProcessedBefore(new Set(found.keys()));
+          }
         });
         return;
       } catch (error) {
