@@ -1,6 +1,6 @@
 import type { ConsumeMessage, MessageProperties, Options } from 'amqplib';
 import { newMessageId } from '../contracts/envelope.js';
-import { MalformedMessageError } from './codec.js';
+import { MalformedMessageError, type OutgoingMessage } from './codec.js';
 
 /**
  * Opt-in bundling (BUNDLE_MAX > 1): messages for one exchange and routing key that are ready together
@@ -9,12 +9,6 @@ import { MalformedMessageError } from './codec.js';
  * dead-lettered alone, as its own message with its own properties.
  */
 export const BUNDLE_TYPE = 'sagaflow.bundle';
-
-/** A message as published: its body and its AMQP properties. */
-export interface OutgoingMessage {
-  content: Buffer;
-  options: Options.Publish;
-}
 
 /** One part as it travels inside a bundle: the body as text, and the properties a consumer reads. */
 interface BundlePart {

@@ -6,8 +6,14 @@ export class MalformedMessageError extends Error {
   readonly reason = 'malformed';
 }
 
+/** A message as published: its body and its AMQP properties. */
+export interface OutgoingMessage {
+  content: Buffer;
+  options: Options.Publish;
+}
+
 /** Maps an envelope onto AMQP properties (standard ones where AMQP has them) and a JSON body. */
-export function encode(envelope: Envelope, appId: string): { content: Buffer; options: Options.Publish } {
+export function encode(envelope: Envelope, appId: string): OutgoingMessage {
   return {
     content: Buffer.from(JSON.stringify(envelope.payload)),
     options: {

@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, Options } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
-import { bundle, type OutgoingMessage } from './bundle.js';
+import { bundle } from './bundle.js';
 import { encode } from './codec.js';
 
 /** A message to publish as one of several (see `publishAll`). */
@@ -81,8 +81,10 @@ export class Publisher {
         try {
           if (indexes.length === 1) await this.publish(exchange, routingKey, messages[indexes[0]].envelope);
           else {
-            const parts: OutgoingMessage[] = indexes.map((index) => encode(messages[index].envelope, this.appId));
-            const { content, options } = bundle(parts, this.appId);
+            const { content, options } = bundle(
+              indexes.map((index) => encode(messages[index].envelope, this.appId)),
+              this.appId,
+            );
             await this.publishRaw(exchange, routingKey, content, options);
           }
         } catch (error) {
