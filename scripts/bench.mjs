@@ -273,6 +273,8 @@ function ledgerOf(a, b, sagas, cpu) {
     messages: b.inboxRows === null ? null : per(2 * b.inboxRows),
     // app: the five Sagaflow processes, or bare's node processes (its main process and forked participants)
     cpuMs: Object.fromEntries(['rabbitmq', 'postgres', 'app', 'driver', 'other'].map((key) => [key, ms(cpu[key])])),
+    // system calls of the five Sagaflow processes (or bare's): each write on loopback wakes another process
+    appSyscalls: { reads: per(cpu.appReads), writes: per(cpu.appWrites) },
     cpuMsByProcess: Object.fromEntries(Object.entries(cpu.byProcess).map(([name, jiffies]) => [name, ms(jiffies)])),
   };
 }
@@ -290,10 +292,20 @@ function snapshot() {
     }
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
-    procs.set(Number(pid), { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), jiffies: Number(fields[11]) + Number(fields[12]) });
+    procs.set(Number(pid), { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), jiffies: Number(fields[11]) + Number(fields[12]), ...syscalls(pid) });
   }
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { procs, idle: cpu[3] + cpu[4], steal: cpu[7] ?? 0, at: performance.now() };
+}
+
+/** Read and write system calls a process has made (/proc/<pid>/io: every read, recv, write, writev, send...). */
+function syscalls(pid) {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { reads: Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0), writes: Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0) };
+  } catch {
+    return { reads: 0, writes: 0 }; // gone, or not ours to read
+  }
 }
 
 /**
@@ -301,7 +313,7 @@ function snapshot() {
  * name). rabbitmq and postgres are every process of theirs on the machine; driver is this script.
  */
 function cpuUsed(before, after, app) {
-  const used = { rabbitmq: 0, postgres: 0, app: 0, driver: 0, other: 0, byProcess: {} };
+  const used = { rabbitmq: 0, postgres: 0, app: 0, driver: 0, other: 0, byProcess: {}, appReads: 0, appWrites: 0 };
   const groupOf = (pid, comm) => {
     if (app.has(pid)) return 'app';
     if (pid === process.pid) return 'driver';
@@ -313,7 +325,11 @@ function cpuUsed(before, after, app) {
     const earlier = before.procs.get(pid);
     const jiffies = proc.jiffies - (earlier?.comm === proc.comm ? earlier.jiffies : 0);
     used[groupOf(pid, proc.comm)] += jiffies;
-    if (app.has(pid)) used.byProcess[app.get(pid)] = jiffies;
+    if (!app.has(pid)) continue;
+    used.byProcess[app.get(pid)] = jiffies;
+    const same = earlier?.comm === proc.comm;
+    used.appReads += proc.reads - (same ? earlier.reads : 0);
+    used.appWrites += proc.writes - (same ? earlier.writes : 0);
   }
   return { ...used, idle: after.idle - before.idle, steal: after.steal - before.steal, seconds: (after.at - before.at) / 1000 };
 }
@@ -497,7 +513,7 @@ function shortNames(byProcess) {
 function ledgerLine(ledger) {
   if (!ledger) return 'n/a';
   const c = ledger.cpuMs;
-  return `${ledger.sagas} sagas in ${f1(ledger.seconds)} s; per saga: statements ${ledger.statements === null ? NO_STATEMENTS : f1(ledger.statements)}, commits ${f1(ledger.commits)}, rows written ${f1(ledger.rowsWritten)}, non-HOT updates ${f1(ledger.nonHotUpdates)}, WAL ${f1(ledger.walKb)} KB, messages ${f1(ledger.messages)}, CPU ms rabbit ${f2(c.rabbitmq)} pg ${f2(c.postgres)} app ${f2(c.app)} driver ${f2(c.driver)} (${shortNames(ledger.cpuMsByProcess).join(', ')})`;
+  return `${ledger.sagas} sagas in ${f1(ledger.seconds)} s; per saga: statements ${ledger.statements === null ? NO_STATEMENTS : f1(ledger.statements)}, commits ${f1(ledger.commits)}, rows written ${f1(ledger.rowsWritten)}, non-HOT updates ${f1(ledger.nonHotUpdates)}, WAL ${f1(ledger.walKb)} KB, messages ${f1(ledger.messages)}, CPU ms rabbit ${f2(c.rabbitmq)} pg ${f2(c.postgres)} app ${f2(c.app)} driver ${f2(c.driver)}, syscalls r/w ${f1(ledger.appSyscalls?.reads)}/${f1(ledger.appSyscalls?.writes)} (${shortNames(ledger.cpuMsByProcess).join(', ')})`;
 }
 
 /** One table per level: a row per figure, a column per system. */
@@ -515,6 +531,7 @@ function ledgerTable(concurrency, systems) {
     ['CPU ms sagaflow / bare node', (l) => f2(l.cpuMs.app)],
     ['CPU ms bench driver (this script)', (l) => f2(l.cpuMs.driver)],
     ['CPU ms other (kernel I/O, ...)', (l) => f2(l.cpuMs.other)],
+    ['read / write system calls, sagaflow / bare node', (l) => `${f1(l.appSyscalls?.reads)} / ${f1(l.appSyscalls?.writes)}`],
     ['CPU ms by process', (l) => shortNames(l.cpuMsByProcess).join('<br>')],
   ];
   return [
