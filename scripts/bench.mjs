@@ -125,9 +125,9 @@ function endWatcher(client) {
 }
 
 // The driver shares the two cores with what it measures: node:http on kept-alive sockets costs it a
-// fraction of fetch's CPU per request.
-const agent = new http.Agent({ keepAlive: true });
-function post(url, body) {
+// fraction of fetch's CPU per request. An agent per level: a socket kept from an earlier level's system
+// could meet a new system on the same port and be reset.
+function post(agent, url, body) {
   return new Promise((resolve, reject) => {
     const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
       let text = '';
@@ -144,6 +144,7 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
   const urls = system.urls ?? [system.url];
   let running = true;
   let failures = 0;
+  const agent = new http.Agent({ keepAlive: true });
   const client = async (index) => {
     const url = urls[index % urls.length];
     while (running) {
@@ -152,9 +153,9 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
         items: [{ sku: SKUS[Math.floor(random() * SKUS.length)], quantity: 1 }],
         paymentMethod: random() < DECLINE ? 'tok_chargeDeclined' : 'tok_visa',
       };
-      const response = await post(`${url}/orders`, JSON.stringify(body));
+      const response = await post(agent, `${url}/orders`, JSON.stringify(body)).catch((error) => ({ status: 0, text: error.message }));
       if (response.status !== 202) {
-        failures++;
+        if (failures++ === 0) log(`C=${concurrency}: a POST failed (${response.status || 'no answer'}: ${response.text.slice(0, 200)}); failures are counted as refusedPosts`);
         await sleep(100);
         continue;
       }
@@ -173,6 +174,7 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
   const [windowStart, windowEnd] = [pgBefore.at, pgAfter.at];
   running = false;
   await Promise.all(clients);
+  agent.destroy();
   const { rows } = await db.query(
     `select status, extract(epoch from (updated_at - created_at)) * 1000 as ms from orchestrator.saga
      where updated_at >= $1 and updated_at < $2 and status = any($3)`,
