@@ -1,7 +1,7 @@
 import { startProcess } from '@sagaflow/shared';
 import { AppModule } from './app.module.js';
 import { env, logger } from './config.js';
-import { QueryTimeoutFilter } from './http/query-timeout.filter.js';
+import { UnavailableFilter } from './http/unavailable.filter.js';
 
 await startProcess({
   module: AppModule,
@@ -9,6 +9,6 @@ await startProcess({
   logger,
   schema: 'orchestrator',
   beforeListen: async (app) => {
-    app.useGlobalFilters(new QueryTimeoutFilter());
+    app.useGlobalFilters(new UnavailableFilter(app.getHttpAdapter()));
   },
 });

@@ -5,6 +5,7 @@ export * from './topology/definitions.js';
 export * from './messaging/codec.js';
 export * from './messaging/connection.js';
 export * from './messaging/consumer.js';
+export * from './messaging/deliveries.js';
 export * from './messaging/errors.js';
 export * from './messaging/publisher.js';
 export * from './messaging/query-client.js';

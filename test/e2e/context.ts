@@ -1,4 +1,6 @@
-import { SagaflowClient } from '../../shared/src/testkit/index.js';
+import amqplib, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { eventually, SagaflowClient } from '../../shared/src/testkit/index.js';
+import { QUEUES } from '../../shared/src/topology/topology.js';
 
 /** What global-setup.ts started, as the e2e tests see it. */
 export const api = new SagaflowClient(required('SAGAFLOW_URL'));
@@ -15,3 +17,28 @@ let customer = 0;
 /** A customer id no other test uses. */
 const run = Math.random().toString(36).slice(2, 8);
 export const newCustomer = () => `customer-${run}-${++customer}`;
+
+/** A channel on the test system's vhost for one suite: opened before its tests, closed after them. */
+export function openSuiteChannel(): { channel: Channel } {
+  const holder = {} as { channel: Channel; connection: ChannelModel };
+  beforeAll(async () => {
+    holder.connection = await amqplib.connect(amqpUrl);
+    holder.channel = await holder.connection.createChannel();
+  });
+  afterAll(async () => {
+    await holder.connection?.close();
+  });
+  return holder;
+}
+
+/** Takes messages off `queue`'s .dlq until the one with `messageId` shows up (the others are dropped). */
+export function takeDeadLetter(channel: Channel, queue: string, messageId: string): Promise<GetMessage> {
+  const dlq = QUEUES.deadLettersOf(queue);
+  return eventually(
+    async () => {
+      const message = await channel.get(dlq, { noAck: true });
+      return message && message.properties.messageId === messageId ? message : undefined;
+    },
+    { what: `message ${messageId} in ${dlq}`, intervalMs: 20 },
+  );
+}

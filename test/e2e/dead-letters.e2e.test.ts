@@ -1,46 +1,27 @@
 // A message no handler can take must land in its queue's .dlq with the reason, and the consumer must
 // keep going. Messages are published straight to each queue, as a broken or hostile producer would.
-import amqplib, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import type amqplib from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { HEADERS, SCHEMA_VERSION } from '../../shared/src/contracts/envelope.js';
 import { COMMANDS, QUERIES } from '../../shared/src/contracts/index.js';
 import { BrokerAdmin, eventually } from '../../shared/src/testkit/index.js';
 import { buildTopology, QUEUES } from '../../shared/src/topology/topology.js';
-import { amqpUrl, api, newCustomer, vhost } from './context.js';
+import { api, newCustomer, vhost, openSuiteChannel, takeDeadLetter } from './context.js';
 
-let connection: ChannelModel;
-let channel: Channel;
-beforeAll(async () => {
-  connection = await amqplib.connect(amqpUrl);
-  channel = await connection.createChannel();
-});
-afterAll(async () => {
-  await connection.close();
-});
+const broker = openSuiteChannel();
 
 /** Publishes raw bytes to a queue; the headers default to a well-formed saga message. */
 function publish(queue: string, content: string, properties: amqplib.Options.Publish = {}): string {
   const messageId = randomUUID();
-  channel.sendToQueue(queue, Buffer.from(content), {
+  broker.channel.sendToQueue(queue, Buffer.from(content), {
     messageId,
     correlationId: randomUUID(),
+    contentType: 'application/json',
     persistent: true,
     headers: { [HEADERS.sagaId]: randomUUID(), [HEADERS.schemaVersion]: SCHEMA_VERSION },
     ...properties,
   });
   return messageId;
-}
-
-/** Takes messages off a DLQ until the one with `messageId` shows up. */
-async function deadLetter(queue: string, messageId: string): Promise<GetMessage> {
-  const dlq = QUEUES.deadLettersOf(queue);
-  return eventually(
-    async () => {
-      const message = await channel.get(dlq, { noAck: true });
-      return message && message.properties.messageId === messageId ? message : undefined;
-    },
-    { what: `message ${messageId} in ${dlq}`, intervalMs: 20 },
-  );
 }
 
 const workQueues = buildTopology()
@@ -54,7 +35,7 @@ describe('dead letters', () => {
     const known = [...(queue.endsWith('.queries') ? QUERIES : COMMANDS).values()].find((contract) => contract.service === service);
     const type = queue === QUEUES.replies ? 'inventory.reserve.succeeded' : known!.type;
     const messageId = publish(queue, '{not json', { type });
-    const message = await deadLetter(queue, messageId);
+    const message = await takeDeadLetter(broker.channel, queue, messageId);
     const headers = message.properties.headers!;
     expect(headers[HEADERS.deadLetterReason]).toBe('malformed');
     expect(headers[HEADERS.originalQueue]).toBe(queue);
@@ -64,7 +45,7 @@ describe('dead letters', () => {
 
   test('a command with no handler is dead-lettered as unknown-type', async () => {
     const messageId = publish(QUEUES.commandsOf('inventory'), '{}', { type: 'inventory.teleport' });
-    const message = await deadLetter(QUEUES.commandsOf('inventory'), messageId);
+    const message = await takeDeadLetter(broker.channel, QUEUES.commandsOf('inventory'), messageId);
     expect(message.properties.headers![HEADERS.deadLetterReason]).toBe('unknown-type');
   });
 
@@ -72,14 +53,14 @@ describe('dead letters', () => {
     const messageId = publish(QUEUES.commandsOf('payment'), JSON.stringify({ orderId: randomUUID(), customerId: 'c', amount: 12.5, currency: 'EUR', paymentMethod: 'tok_visa' }), {
       type: 'payment.charge',
     });
-    const message = await deadLetter(QUEUES.commandsOf('payment'), messageId);
+    const message = await takeDeadLetter(broker.channel, QUEUES.commandsOf('payment'), messageId);
     expect(message.properties.headers![HEADERS.deadLetterReason]).toBe('invalid-payload');
     expect(message.properties.headers![HEADERS.deadLetterError]).toMatch(/amount/);
   });
 
   test('a message without a saga id or message id is dead-lettered as malformed', async () => {
     const messageId = publish(QUEUES.commandsOf('order'), '{}', { type: 'order.create', headers: {} });
-    const message = await deadLetter(QUEUES.commandsOf('order'), messageId);
+    const message = await takeDeadLetter(broker.channel, QUEUES.commandsOf('order'), messageId);
     expect(message.properties.headers![HEADERS.deadLetterReason]).toBe('malformed');
     expect(message.properties.headers![HEADERS.deadLetterError]).toMatch(/saga-id/);
   });

@@ -12,12 +12,13 @@ export interface SuiteSystem {
 }
 
 /** A system of the suite's own (processes, vhost, database), for suites that stop processes or change settings. */
-export async function startSuiteSystem(name: string, env: NodeJS.ProcessEnv): Promise<SuiteSystem> {
+export async function startSuiteSystem(name: string, env: NodeJS.ProcessEnv, { restartCrashed = false } = {}): Promise<SuiteSystem> {
   const isolated = await startIsolatedSystem({
     prefix: `sagaflow_${name}`,
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/${name}`,
     env,
+    restartCrashed,
   });
   let connection: ChannelModel | undefined;
   try {

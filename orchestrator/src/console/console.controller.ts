@@ -1,6 +1,6 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
-import type { SagaStatus } from '@sagaflow/shared';
+import { Id, isId, type SagaStatus, Text } from '@sagaflow/shared';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
 import { SagaNotFoundError } from '../saga-engine/saga-engine.js';
@@ -10,15 +10,19 @@ import { Saga } from '../saga-engine/saga.entities.js';
 import { toOrderView } from '../orders/order.view.js';
 import { DeadLetters } from './dead-letters.js';
 
-const Replay = z.union([z.strictObject({ messageIds: z.array(z.string().min(1)).min(1).max(1000) }), z.strictObject({ all: z.literal(true) })]);
-const Discard = z.strictObject({ messageIds: z.array(z.string().min(1)).min(1).max(1000), reason: z.string().trim().min(1).max(500) });
-const Note = z.strictObject({ reason: z.string().trim().min(1).max(500) });
-const SagaQuery = z.object({
+/** Dead letters are named by their message id as it came: any printable text, since malformed ones land there too. */
+const MessageIds = z.array(Text(255)).min(1).max(1000);
+const Replay = z.union([z.strictObject({ messageIds: MessageIds }), z.strictObject({ all: z.literal(true) })]);
+const Discard = z.strictObject({ messageIds: MessageIds, reason: Text(500) });
+const Note = z.strictObject({ reason: Text(500) });
+/** Ten years: the longest a saga can sensibly have been stuck or running. */
+const MAX_AGE_SECONDS = 10 * 365 * 24 * 3600;
+const SagaQuery = z.strictObject({
   status: z.enum(['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED']).optional(),
   /** Not finished, and no progress for this long. */
-  stuckForSeconds: z.coerce.number().int().min(1).optional(),
+  stuckForSeconds: z.coerce.number().int().min(1).max(MAX_AGE_SECONDS).optional(),
   /** Not finished, and started this long ago. */
-  runningForSeconds: z.coerce.number().int().min(1).optional(),
+  runningForSeconds: z.coerce.number().int().min(1).max(MAX_AGE_SECONDS).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
@@ -85,12 +89,12 @@ export class ConsoleController {
   }
 
   @Post('sagas/:id/retry')
-  retry(@Param('id') id: string, @Body(new ZodPipe(Note.partial())) body: { reason?: string }) {
+  retry(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note.partial())) body: { reason?: string }) {
     return this.operate(id, 'retry', body.reason ?? 'retried from the console');
   }
 
   @Post('sagas/:id/compensate')
-  compensate(@Param('id') id: string, @Body(new ZodPipe(Note)) body: z.infer<typeof Note>) {
+  compensate(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note)) body: z.infer<typeof Note>) {
     return this.operate(id, 'compensate', body.reason);
   }
 
@@ -105,7 +109,7 @@ export class ConsoleController {
   }
 
   private async sagasById(ids: (string | null)[]): Promise<Map<string, Saga>> {
-    const wanted = [...new Set(ids.filter((id): id is string => !!id && /^[0-9a-f-]{36}$/i.test(id)))];
+    const wanted = [...new Set(ids.filter(isId))];
     if (wanted.length === 0) return new Map();
     const sagas = await this.orm.em.fork().find(Saga, { id: { $in: wanted } });
     return new Map(sagas.map((saga) => [saga.id, saga]));

@@ -1,5 +1,5 @@
 import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
-import { Broker, buildTopology, HEADERS } from '@sagaflow/shared';
+import { Broker, buildTopology, HEADERS, isId } from '@sagaflow/shared';
 import { env } from '../config.js';
 
 /** A dead letter as the console shows it. */
@@ -65,7 +65,9 @@ export class DeadLetters {
       for (const message of chosen) {
         const { headers = {} } = message.properties;
         const kept: MessagePropertyHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => !DEAD_LETTER_HEADERS.includes(name)));
-        const attempts = Number(headers[HEADERS.attempts] ?? headers[HEADERS.attempt] ?? 0);
+        const counted = headers[HEADERS.attempts] ?? headers[HEADERS.attempt];
+        // A letter refused for a bad counter carries it still: the replay counts from 0 instead.
+        const attempts = Number.isInteger(counted) && counted >= 0 && counted <= 10_000 ? (counted as number) : 0;
         channel.publish('', view(message).originalQueue, message.content, {
           messageId: message.properties.messageId,
           type: message.properties.type,
@@ -135,7 +137,8 @@ function view(message: GetMessage & { queue: string }): DeadLetter {
     queue: message.queue,
     originalQueue: text(HEADERS.originalQueue) ?? message.queue.replace(/\.dlq$/, ''),
     type: message.properties.type ?? null,
-    sagaId: text(HEADERS.sagaId),
+    // Only a real saga id: a malformed letter's header may hold anything, and the console looks sagas up by it.
+    sagaId: isId(headers[HEADERS.sagaId]) ? headers[HEADERS.sagaId] : null,
     reason: text(HEADERS.deadLetterReason) ?? text('x-first-death-reason'),
     error: text(HEADERS.deadLetterError),
     attempts: headers[HEADERS.attempts] === undefined ? null : Number(headers[HEADERS.attempts]),

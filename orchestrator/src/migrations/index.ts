@@ -1,3 +1,4 @@
+import { deliveryCountMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 import { Migration0002IdempotencyKeys } from './Migration0002IdempotencyKeys.js';
 import { Migration0003SagaFaultPlan } from './Migration0003SagaFaultPlan.js';
@@ -13,4 +14,5 @@ export const migrations = [
   { name: 'Migration0004SagaTimers', class: Migration0004SagaTimers },
   { name: 'Migration0005OutboxHoldsUnsent', class: Migration0005OutboxHoldsUnsent },
   { name: 'Migration0006LeanSaga', class: Migration0006LeanSaga },
+  { name: 'Migration0007DeliveryCounts', class: deliveryCountMigration('orchestrator') },
 ];

@@ -1,23 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BadRequestException } from '@nestjs/common';
 import { type Queryable, statement } from '@sagaflow/shared';
+import { z } from 'zod';
 
 const TABLE = '"orchestrator"."idempotency_key"';
 
 /** What a request with an Idempotency-Key finds: nothing yet (it claimed the key), or the first request's row. */
 export type KeyClaim = { claimed: true } | { claimed: false; requestHash: string; response: unknown };
 
-/** The header is optional; when given it must be 1–255 printable ASCII characters. */
-export function parseIdempotencyKey(value: string | undefined): string | undefined {
-  if (value === undefined || /^[\x20-\x7e]{1,255}$/.test(value)) return value;
-  throw new BadRequestException({
-    statusCode: 400,
-    error: 'Bad Request',
-    message: 'invalid Idempotency-Key header',
-    errors: [{ field: 'Idempotency-Key', message: 'must be 1 to 255 printable ASCII characters' }],
-  });
-}
+/** The Idempotency-Key header is optional; when given it must be 1–255 printable ASCII characters. */
+export const IdempotencyKey = z.string().regex(/^[\x20-\x7e]{1,255}$/, 'must be 1 to 255 printable ASCII characters');
 
 /** Same request = same validated body, whatever its key order or whitespace on the wire. */
 export function requestHash(body: unknown): string {

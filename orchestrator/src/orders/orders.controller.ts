@@ -1,17 +1,18 @@
 import { Body, Controller, Get, Headers, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { OrderStatus } from '@sagaflow/shared';
+import { CorrelationId, Id, OrderStatus } from '@sagaflow/shared';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { ZodPipe } from '../http/zod.pipe.js';
-import { parseIdempotencyKey } from './idempotency-keys.js';
+import { checkHeader, ZodPipe } from '../http/zod.pipe.js';
+import { IdempotencyKey } from './idempotency-keys.js';
 import { GetOrder, ListOrders } from './order-queries.js';
 import { PlaceOrder, PlaceOrderBody } from './place-order.js';
 
 const ListQuery = z.object({
   status: OrderStatus.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().optional(),
+  /** The last order id of the previous page. */
+  cursor: Id.optional(),
 });
 
 @Controller('orders')
@@ -33,14 +34,16 @@ export class OrdersController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const { order, replayed } = await this.commands.execute(new PlaceOrder(body, correlationId, parseIdempotencyKey(idempotencyKey)));
+    const { order, replayed } = await this.commands.execute(
+      new PlaceOrder(body, checkHeader('X-Correlation-Id', CorrelationId, correlationId), checkHeader('Idempotency-Key', IdempotencyKey, idempotencyKey)),
+    );
     response.location(`/orders/${order.orderId}`);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
     return order;
   }
 
   @Get(':id')
-  async get(@Param('id') id: string) {
+  async get(@Param('id', new ZodPipe(Id)) id: string) {
     const order = await this.queries.execute(new GetOrder(id));
     if (!order) throw new NotFoundException(`no order ${id}`);
     return order;

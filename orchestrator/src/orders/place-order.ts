@@ -1,6 +1,6 @@
 import { UnprocessableEntityException } from '@nestjs/common';
 import { CommandHandler, Command, type ICommandHandler } from '@nestjs/cqrs';
-import { FaultPlan, newMessageId, OrderLine, type OrderStatus } from '@sagaflow/shared';
+import { FaultPlan, MAX_ORDER_LINES, newMessageId, OrderLine, type OrderStatus, Text } from '@sagaflow/shared';
 import { z } from 'zod';
 import { env } from '../config.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
@@ -14,9 +14,9 @@ import { toOrderView } from './order.view.js';
 /** The body of POST /orders. */
 export const PlaceOrderBody = z
   .strictObject({
-    customerId: z.string().trim().min(1).max(100),
-    items: z.array(OrderLine).min(1).max(50),
-    paymentMethod: z.string().trim().min(1).max(100),
+    customerId: Text(100),
+    items: z.array(OrderLine).min(1).max(MAX_ORDER_LINES),
+    paymentMethod: Text(100),
     /** Faults to inject into this order's saga, per command type (tests and demos). */
     faults: FaultPlan.optional(),
   })

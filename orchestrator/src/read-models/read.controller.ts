@@ -1,11 +1,11 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { Id, InventoryQueries, NotificationQueries, PaymentQueries } from '@sagaflow/shared';
+import { Id, InventoryQueries, NotificationQueries, PaymentQueries, Sku } from '@sagaflow/shared';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
 import { AskService } from './ask-service.js';
 
-const ByOrder = z.object({ orderId: Id });
+const ByOrder = z.strictObject({ orderId: Id });
 
 /** Read endpoints over the services' own data, so anyone can check the invariants from outside. */
 @Controller()
@@ -18,7 +18,7 @@ export class ReadController {
   }
 
   @Get('inventory/:sku')
-  async stockItem(@Param('sku') sku: string) {
+  async stockItem(@Param('sku', new ZodPipe(Sku)) sku: string) {
     const item = await this.queries.execute(AskService.for(InventoryQueries.item, { sku }));
     if (!item) throw new NotFoundException(`no SKU ${sku} in the catalog`);
     return item;

@@ -15,6 +15,16 @@ export const BaseEnv = z.object({
    * message (a bundle); each part is still acked, retried and dead-lettered alone. 1 (the default): one message each.
    */
   BUNDLE_MAX: z.coerce.number().int().min(1).max(100).default(1),
+  /**
+   * The largest message body (bytes) a consumer takes: a larger one is dead-lettered at once as malformed,
+   * and a publisher refuses to send one. A command of a 50-line order is about 3 KB.
+   */
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1_024).max(16 * 1024 * 1024).default(256 * 1024),
+  /**
+   * A message is started at most this many times; the next delivery dead-letters it (`delivery-limit`).
+   * Counts deliveries the broker does not count (classic queues) in the process's own schema.
+   */
+  MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(4),
   /** PostgreSQL connections per process. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */

@@ -44,9 +44,34 @@ export type ResultOf<C extends { result: z.ZodType }> = z.infer<C['result']>;
 
 /** Building blocks used by several contracts. */
 export const Id = z.uuid();
+export const isId = (value: unknown): value is string => Id.safeParse(value).success;
 export const Sku = z.string().regex(/^[A-Z0-9][A-Z0-9-]{0,63}$/, 'SKU: upper-case letters, digits and dashes');
+/** The largest value of a PostgreSQL `integer` column, which holds amounts and stock. */
+export const INT32_MAX = 2_147_483_647;
 /** Money is always an integer amount of minor units (cents) with an ISO 4217 currency. */
-export const MinorUnits = z.number().int().nonnegative();
+export const MinorUnits = z.number().int().nonnegative().max(INT32_MAX);
 export const Currency = z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 currency code');
-export const OrderLine = z.object({ sku: Sku, quantity: z.number().int().positive().max(1000) });
+/** Lines per order, and units per line: what HTTP accepts is what a command may carry. */
+export const MAX_ORDER_LINES = 50;
+export const MAX_LINE_QUANTITY = 1000;
+export const OrderLine = z.strictObject({ sku: Sku, quantity: z.number().int().positive().max(MAX_LINE_QUANTITY) });
 export type OrderLine = z.infer<typeof OrderLine>;
+
+/** C0 and C1 controls (NUL included) and lone surrogates: nobody can read them, and PostgreSQL refuses NUL and lone surrogates. */
+const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
+export const isPrintable = (value: string): boolean => !UNPRINTABLE.test(value);
+
+/** Free text from outside (names, references, reasons): trimmed, 1 to `max` characters, printable. */
+export const Text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max)
+    .refine(isPrintable, 'must be printable text: no control characters, NUL or lone surrogates');
+
+/** Why a saga was cancelled, as commands carry it: a failure's code and reason, or an operator's note. */
+export const REASON_MAX = 2000;
+
+/** Correlation ids (X-Correlation-Id, AMQP correlation-id): 1 to 128 printable ASCII characters. */
+export const CorrelationId = z.string().regex(/^[\x20-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters');

@@ -64,9 +64,12 @@ export const HEADERS = {
   deadLetteredBy: 'x-dead-lettered-by',
 } as const;
 
-/** Which attempt (1-based, after broker retries) and which send (0-based, after timeouts) a delivery of a command is. */
-export const attemptOf = (command: Envelope) => Number(command.headers?.[HEADERS.attempt] ?? 1);
-export const resendOf = (command: Envelope) => Number(command.headers?.[HEADERS.resend] ?? 0);
+/**
+ * Which attempt (1-based, after broker retries) and which send (0-based, after timeouts) a delivery of a
+ * command is. The codec has checked both counters when it read the envelope.
+ */
+export const attemptOf = (command: Envelope) => (command.headers?.[HEADERS.attempt] as number | undefined) ?? 1;
+export const resendOf = (command: Envelope) => (command.headers?.[HEADERS.resend] as number | undefined) ?? 0;
 
 /** Builds the envelope of a message caused by `cause` (same saga and correlation). */
 export function causedBy<P>(cause: MessageMeta, type: string, payload: P): Envelope<P> {

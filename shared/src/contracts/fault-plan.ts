@@ -10,6 +10,8 @@ import { z } from 'zod';
  * - `crash-before-commit` / `crash-after-commit`: the participant process kills itself (SIGKILL) just before
  *   or just after the command's transaction commits, on the first delivery; the redelivery goes through (after
  *   commit only a delivery that committed the command crashes, not a resend that finds it done)
+ * - `crash-every-delivery`: the participant kills itself before the commit on every delivery (a poison
+ *   message: the consumer's delivery limit must dead-letter it)
  * - `duplicate-reply`: the reply is published twice
  */
 export const FaultSpec = z.strictObject({
@@ -19,6 +21,7 @@ export const FaultSpec = z.strictObject({
   'no-reply': z.number().int().min(1).max(100).optional(),
   'crash-before-commit': z.literal(true).optional(),
   'crash-after-commit': z.literal(true).optional(),
+  'crash-every-delivery': z.literal(true).optional(),
   'duplicate-reply': z.literal(true).optional(),
 });
 export type FaultSpec = z.infer<typeof FaultSpec>;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineCommand, defineQuery, Id } from './define.js';
+import { defineCommand, defineQuery, Id, REASON_MAX, Text } from './define.js';
 
 export const NotificationKind = z.enum(['confirmation', 'cancellation']);
-export const NotificationRecord = z.object({
+export const NotificationRecord = z.strictObject({
   id: Id,
   orderId: Id,
   customerId: z.string(),
@@ -15,11 +15,11 @@ export type NotificationRecord = z.infer<typeof NotificationRecord>;
 export const NotificationCommands = {
   send: defineCommand(
     'notification.send',
-    z.object({ orderId: Id, customerId: z.string(), kind: NotificationKind, reason: z.string().optional() }),
-    z.object({ notificationId: Id }),
+    z.strictObject({ orderId: Id, customerId: Text(100), kind: NotificationKind, reason: z.string().max(REASON_MAX).optional() }),
+    z.strictObject({ notificationId: Id }),
   ),
 } as const;
 
 export const NotificationQueries = {
-  forOrder: defineQuery('notification.for-order', z.object({ orderId: Id }), z.array(NotificationRecord)),
+  forOrder: defineQuery('notification.for-order', z.strictObject({ orderId: Id }), z.array(NotificationRecord)),
 } as const;

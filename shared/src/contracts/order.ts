@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Currency, defineCommand, Id, MinorUnits, OrderLine } from './define.js';
+import { Currency, defineCommand, Id, MAX_ORDER_LINES, MinorUnits, OrderLine, REASON_MAX, Text } from './define.js';
 
 export const OrderStatus = z.enum(['PENDING', 'CONFIRMED', 'CANCELLED']);
 export type OrderStatus = z.infer<typeof OrderStatus>;
@@ -7,9 +7,9 @@ export type OrderStatus = z.infer<typeof OrderStatus>;
 export const OrderCommands = {
   create: defineCommand(
     'order.create',
-    z.object({ orderId: Id, customerId: z.string().min(1).max(100), items: z.array(OrderLine).min(1) }),
-    z.object({ status: OrderStatus }),
+    z.strictObject({ orderId: Id, customerId: Text(100), items: z.array(OrderLine).min(1).max(MAX_ORDER_LINES) }),
+    z.strictObject({ status: OrderStatus }),
   ),
-  confirm: defineCommand('order.confirm', z.object({ orderId: Id, total: MinorUnits, currency: Currency }), z.object({ status: OrderStatus })),
-  cancel: defineCommand('order.cancel', z.object({ orderId: Id, reason: z.string() }), z.object({ status: OrderStatus.nullable() })),
+  confirm: defineCommand('order.confirm', z.strictObject({ orderId: Id, total: MinorUnits, currency: Currency }), z.strictObject({ status: OrderStatus })),
+  cancel: defineCommand('order.cancel', z.strictObject({ orderId: Id, reason: z.string().max(REASON_MAX) }), z.strictObject({ status: OrderStatus.nullable() })),
 } as const;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { Currency, defineCommand, defineQuery, Id, MinorUnits } from './define.js';
+import { Currency, defineCommand, defineQuery, Id, MinorUnits, Text } from './define.js';
 
-export const PaymentRecord = z.object({
+export const PaymentRecord = z.strictObject({
   id: Id,
   orderId: Id,
   type: z.enum(['charge', 'refund']),
@@ -15,19 +15,19 @@ export type PaymentRecord = z.infer<typeof PaymentRecord>;
 export const PaymentCommands = {
   charge: defineCommand(
     'payment.charge',
-    z.object({
+    z.strictObject({
       orderId: Id,
-      customerId: z.string(),
+      customerId: Text(100),
       amount: MinorUnits,
       currency: Currency,
-      paymentMethod: z.string().min(1),
+      paymentMethod: Text(100),
     }),
-    z.object({ chargeId: Id }),
+    z.strictObject({ chargeId: Id }),
   ),
   /** Refunds the order's charge; a no-op when there is none. */
-  refund: defineCommand('payment.refund', z.object({ orderId: Id }), z.object({ refundId: Id.nullable() })),
+  refund: defineCommand('payment.refund', z.strictObject({ orderId: Id }), z.strictObject({ refundId: Id.nullable() })),
 } as const;
 
 export const PaymentQueries = {
-  forOrder: defineQuery('payment.for-order', z.object({ orderId: Id }), z.array(PaymentRecord)),
+  forOrder: defineQuery('payment.for-order', z.strictObject({ orderId: Id }), z.array(PaymentRecord)),
 } as const;

@@ -96,7 +96,16 @@ describe('decode', () => {
     ['no headers at all', (message) => (message.properties.headers = undefined), /missing x-saga-id header/],
     ['no correlation id', (message) => (message.properties.correlationId = undefined), /missing correlation id/],
     ['an unsupported schema version', (message) => (message.properties.headers!['x-schema-version'] = SCHEMA_VERSION + 1), /unsupported schema version 2/],
-    ['a non-numeric schema version', (message) => (message.properties.headers!['x-schema-version'] = 'v1'), /unsupported schema version/],
+    ['a non-numeric schema version', (message) => (message.properties.headers!['x-schema-version'] = 'v1'), /x-schema-version must be an integer/],
+    ['a message id that is not a UUID', (message) => (message.properties.messageId = 'm-1'), /message id must be a UUID/],
+    ['a saga id that is not a UUID', (message) => (message.properties.headers!['x-saga-id'] = 'saga'), /x-saga-id header must be a UUID/],
+    ['a correlation id of 129 characters', (message) => (message.properties.correlationId = 'c'.repeat(129)), /correlation id must be 1 to 128/],
+    ['a correlation id with a control character', (message) => (message.properties.correlationId = 'a\u0001'), /correlation id must be/],
+    ['x-attempt "abc"', (message) => (message.properties.headers!['x-attempt'] = 'abc'), /x-attempt must be an integer from 1/],
+    ['x-attempt 0', (message) => (message.properties.headers!['x-attempt'] = 0), /x-attempt must be an integer/],
+    ['x-resend -1', (message) => (message.properties.headers!['x-resend'] = -1), /x-resend must be an integer from 0/],
+    ['content type text/plain', (message) => (message.properties.contentType = 'text/plain'), /content type must be application\/json/],
+    ['no content type', (message) => (message.properties.contentType = undefined), /content type must be application\/json/],
   ])('rejects %s with MalformedMessageError', (_, adjust, why) => {
     const message = tampered(adjust);
     expect(() => decode(message)).toThrow(MalformedMessageError);

@@ -1,4 +1,5 @@
 import type { ConsumeMessage, Options } from 'amqplib';
+import { isId } from '../contracts/define.js';
 import { HEADERS, SCHEMA_VERSION, type Envelope } from '../contracts/envelope.js';
 
 /** A message that cannot be read as a Sagaflow envelope; it is dead-lettered, never retried. */
@@ -34,33 +35,74 @@ export function encode(envelope: Envelope, appId: string): OutgoingMessage {
   };
 }
 
-const required = (value: unknown, name: string): string => {
+/** `<service>.<verb>` for commands and queries, `<service>.<verb>.succeeded|failed` for replies. */
+const MESSAGE_TYPE = /^[a-z]+(\.[a-z-]+){1,3}$/;
+const CORRELATION_ID = /^[\x20-\x7e]{1,128}$/;
+export const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * Counter headers and the values they may hold. Anything else (a string, a fraction, a negative) is refused
+ * at once: read as a number, "abc" once made a message go round the retry queues without end.
+ */
+const COUNTERS: Record<string, readonly [number, number]> = {
+  [HEADERS.schemaVersion]: [1, 1_000],
+  [HEADERS.attempt]: [1, 10_000],
+  [HEADERS.attempts]: [1, 10_000],
+  [HEADERS.retryBase]: [0, 10_000],
+  [HEADERS.resend]: [0, 1_000],
+};
+
+/** A counter header's value, checked; `fallback` if it is absent. */
+export function counterHeader(headers: Record<string, unknown> | undefined, name: string, fallback: number): number {
+  const value = headers?.[name];
+  if (value === undefined || value === null) return fallback;
+  const [min, max] = COUNTERS[name] ?? [0, Number.MAX_SAFE_INTEGER];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new MalformedMessageError(`header ${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)?.slice(0, 40)}`);
+  }
+  return value;
+}
+
+const UUID = { test: isId };
+
+const text = (value: unknown, name: string, pattern: { test(value: string): boolean }, expected: string): string => {
   if (typeof value !== 'string' || value.length === 0) throw new MalformedMessageError(`missing ${name}`);
+  if (!pattern.test(value)) throw new MalformedMessageError(`${name} must be ${expected}, not ${JSON.stringify(value.slice(0, 40))}`);
   return value;
 };
 
-/** Reads an envelope back (from a delivery or a basic.get); throws MalformedMessageError naming what is wrong. */
+/**
+ * Reads an envelope back (from a delivery or a basic.get), strictly: ids are UUIDs, the correlation id is
+ * printable ASCII, counters are integers in range, the body is JSON. Throws MalformedMessageError naming
+ * what is wrong; such a message is dead-lettered at once, never retried.
+ */
 export function decode(message: Pick<ConsumeMessage, 'content' | 'properties'>): Envelope {
   const { properties } = message;
   const headers = properties.headers ?? {};
-  const schemaVersion = Number(headers[HEADERS.schemaVersion] ?? SCHEMA_VERSION);
+  if (properties.contentType !== JSON_CONTENT_TYPE) {
+    throw new MalformedMessageError(`content type must be ${JSON_CONTENT_TYPE}, not ${JSON.stringify(String(properties.contentType ?? '(none)').slice(0, 60))}`);
+  }
+  const schemaVersion = counterHeader(headers, HEADERS.schemaVersion, SCHEMA_VERSION);
   if (schemaVersion !== SCHEMA_VERSION) throw new MalformedMessageError(`unsupported schema version ${schemaVersion}`);
-  let payload: unknown;
+  for (const name of Object.keys(COUNTERS)) counterHeader(headers, name, 0);
+  const causationId = headers[HEADERS.causationId] ?? '';
+  if (causationId !== '') text(causationId, `${HEADERS.causationId} header`, UUID, 'a UUID or empty');
+  const envelope = {
+    messageId: text(properties.messageId, 'message id', UUID, 'a UUID'),
+    type: text(properties.type, 'type', MESSAGE_TYPE, 'a message type such as inventory.reserve'),
+    sagaId: text(headers[HEADERS.sagaId], `${HEADERS.sagaId} header`, UUID, 'a UUID'),
+    correlationId: text(properties.correlationId, 'correlation id', CORRELATION_ID, '1 to 128 printable ASCII characters'),
+    causationId: causationId as string,
+    schemaVersion,
+    payload: undefined as unknown,
+    headers: extraHeaders(headers),
+  };
   try {
-    payload = JSON.parse(message.content.toString('utf8'));
+    envelope.payload = JSON.parse(message.content.toString('utf8'));
   } catch {
     throw new MalformedMessageError('body is not valid JSON');
   }
-  return {
-    messageId: required(properties.messageId, 'message id'),
-    type: required(properties.type, 'type'),
-    sagaId: required(headers[HEADERS.sagaId], `${HEADERS.sagaId} header`),
-    correlationId: required(properties.correlationId, 'correlation id'),
-    causationId: typeof headers[HEADERS.causationId] === 'string' ? headers[HEADERS.causationId] : '',
-    schemaVersion,
-    payload,
-    headers: extraHeaders(headers),
-  };
+  return envelope;
 }
 
 const META_HEADERS = new Set<string>([HEADERS.sagaId, HEADERS.causationId, HEADERS.schemaVersion]);

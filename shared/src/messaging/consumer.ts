@@ -5,7 +5,8 @@ import { HEADERS } from '../contracts/envelope.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import { isBundle, unbundle } from './bundle.js';
-import { MalformedMessageError } from './codec.js';
+import type { DeliveryCounter } from './deliveries.js';
+import { counterHeader, MalformedMessageError } from './codec.js';
 import { DeadLetterError, isConnectionFailure, isTransactionConflict } from './errors.js';
 import type { Publisher } from './publisher.js';
 
@@ -24,6 +25,10 @@ export interface ConsumerOptions {
   queue: string;
   /** How many unacked messages the broker may hand this consumer at once. */
   prefetch: number;
+  /** A larger body is dead-lettered at once, unread (MAX_MESSAGE_BYTES). */
+  maxBytes?: number;
+  /** Redelivered messages are counted, and started at most `limit` times (MAX_DELIVERIES). */
+  deliveries?: { counter: DeliveryCounter; limit: number };
   /** Retries for messages that carry no `x-retry-policy` header; null: the queue has no retry queues, dead-letter at once. */
   retryPolicy: RetryPolicy | null;
   handler: MessageHandler;
@@ -89,6 +94,11 @@ export class Consumer {
   private batchScheduled = false;
   /** Bundles with parts not yet settled: while there are any, no ack may cover earlier deliveries. */
   private bundlesInHand = 0;
+  /** Messages settled outside a batch (refused on arrival, or redelivered): likewise. */
+  private settlingApart = 0;
+  /** Redelivered messages, started one at a time once counted. */
+  private redelivered: Delivery[] = [];
+  private redeliveryRunning = false;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -124,11 +134,23 @@ export class Consumer {
   }
 
   private receive(channel: Channel, message: ConsumeMessage): void {
-    const deliveries = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    const { maxBytes = Number.MAX_SAFE_INTEGER } = this.options;
+    if (message.content.length > maxBytes) {
+      this.deadLetterApart({ channel, message }, `a body of ${message.content.length} bytes is over MAX_MESSAGE_BYTES (${maxBytes})`);
+      return;
+    }
+    let deliveries = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    if (this.options.deliveries && message.fields.redelivered) {
+      this.settlingApart += deliveries.length;
+      this.redelivered.push(...deliveries);
+      this.nextRedelivery();
+      deliveries = [];
+    }
     if (!this.options.batchHandler) {
       for (const delivery of deliveries) this.track(this.onMessage(delivery));
       return;
     }
+    if (deliveries.length === 0) return;
     this.waiting.push(...deliveries);
     // amqplib hands over every delivery of one socket read synchronously: start the batch once the read
     // is done, so they all join it (else the first would run alone and the rest wait for the next batch).
@@ -146,12 +168,55 @@ export class Consumer {
     try {
       parts = unbundle(message);
     } catch (error) {
-      this.track(this.deadLetter({ channel, message }, 'malformed', errorText(error)));
+      this.deadLetterApart({ channel, message }, errorText(error));
       return [];
     }
     this.bundlesInHand++;
     const bundle = new BundleInHand(channel, message, parts.length, () => this.bundlesInHand--);
     return parts.map((part) => ({ channel, message: part, bundle }));
+  }
+
+  /** Dead-letters a message refused before any batch takes it; no multi-ack may cover it meanwhile. */
+  private deadLetterApart(delivery: Delivery, error: string): void {
+    this.settlingApart++;
+    this.track(this.deadLetter(delivery, 'malformed', error).finally(() => this.settlingApart--));
+  }
+
+  /**
+   * Starts the next redelivered message, alone: counted first (committed), so that one which crashes its
+   * consumer every time is dead-lettered after MAX_DELIVERIES starts, and one that only shared a crashed
+   * consumer's prefetch, waiting behind it, is not charged for it.
+   */
+  private nextRedelivery(): void {
+    if (this.redeliveryRunning || this.stopping) return;
+    const delivery = this.redelivered.shift();
+    if (!delivery) return;
+    this.redeliveryRunning = true;
+    this.track(
+      this.startCounted(delivery).finally(() => {
+        this.settlingApart--;
+        this.redeliveryRunning = false;
+        this.nextRedelivery();
+      }),
+    );
+  }
+
+  private async startCounted(delivery: Delivery): Promise<void> {
+    const { queue, logger, deliveries } = this.options;
+    for (let outages = 1; ; outages++) {
+      if (this.closedChannels.has(delivery.channel) || this.stopping) return this.requeue(delivery);
+      try {
+        const starts = await deliveries!.counter.started(queue, delivery.message);
+        if (starts > deliveries!.limit) {
+          const why = `delivered ${starts} times without being settled: it crashed or stalled its consumer each time (MAX_DELIVERIES ${deliveries!.limit})`;
+          return await this.deadLetter(delivery, 'delivery-limit', why);
+        }
+        return await this.onMessage(delivery);
+      } catch (error) {
+        logger.warn({ queue, messageId: delivery.message.properties.messageId, outages, err: errorText(error) }, 'cannot count a redelivery; retrying');
+        await delay(Math.min(100 * 2 ** outages, 5_000));
+      }
+    }
   }
 
   /** Starts a batch with what is waiting unless one is running; what arrives meanwhile makes the next one. */
@@ -197,9 +262,9 @@ export class Consumer {
       }
     }
     const [{ channel: first }] = batch;
-    if (outcomes?.every((error) => !error) && this.bundlesInHand === 0 && batch.every(({ channel }) => channel === first)) {
+    if (outcomes?.every((error) => !error) && this.bundlesInHand === 0 && this.settlingApart === 0 && batch.every(({ channel }) => channel === first)) {
       // One frame acks the whole batch: batches run one at a time and in delivery order, so every earlier
-      // delivery on this channel is settled already (no bundle is partly done).
+      // delivery on this channel is settled already (no bundle is partly done, nothing refused on arrival pending).
       const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
       settle(() => first.ack(last.message, true));
       return;
@@ -270,9 +335,16 @@ export class Consumer {
     const { message } = delivery;
     const { logger, queue, publisher } = this.options;
     const headers = message.properties.headers ?? {};
-    const attempt = Number(headers[HEADERS.attempt] ?? 1);
-    // After a replay from the .dlq the attempts go on counting, and the retry budget starts again.
-    const attemptsThisRound = attempt - Number(headers[HEADERS.retryBase] ?? 0);
+    let attempt: number;
+    let attemptsThisRound: number;
+    try {
+      attempt = counterHeader(headers, HEADERS.attempt, 1);
+      // After a replay from the .dlq the attempts go on counting, and the retry budget starts again.
+      attemptsThisRound = attempt - counterHeader(headers, HEADERS.retryBase, 0);
+    } catch (malformed) {
+      await this.deadLetter(delivery, 'malformed', errorText(malformed));
+      return;
+    }
     const policy = parsePolicy(headers[HEADERS.retryPolicy]) ?? this.options.retryPolicy;
     const failures: AttemptFailure[] = [...parseFailures(headers[HEADERS.failures]), { at: new Date().toISOString(), error: error.slice(0, 300) }];
     const retryState = {

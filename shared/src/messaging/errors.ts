@@ -5,8 +5,9 @@
  * - invalid-payload: the payload fails its contract
  * - permanent-error: the handler says retrying cannot help
  * - retries-exhausted: the handler kept failing with errors that looked transient
+ * - delivery-limit: started MAX_DELIVERIES times without being settled (it crashed or stalled its consumer)
  */
-export type DeadLetterReason = 'malformed' | 'unknown-type' | 'invalid-payload' | 'permanent-error' | 'retries-exhausted';
+export type DeadLetterReason = 'malformed' | 'unknown-type' | 'invalid-payload' | 'permanent-error' | 'retries-exhausted' | 'delivery-limit';
 
 /** Thrown by a handler (or the kit) when a message must go to its queue's `.dlq` instead of being retried. */
 export class DeadLetterError extends Error {

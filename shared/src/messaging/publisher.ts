@@ -14,6 +14,18 @@ export interface Outgoing {
 /** The broker could not route a message to any queue. */
 export class UnroutableMessageError extends Error {}
 
+/** A message over MAX_MESSAGE_BYTES: every consumer would refuse it, so it is not sent. Retrying cannot help. */
+export class MessageTooLargeError extends Error {
+  readonly permanent = true;
+}
+
+export interface PublisherLimits {
+  /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
+  bundleMax?: number;
+  /** The largest body a consumer takes (MAX_MESSAGE_BYTES); a bundle that would be larger goes as its parts. */
+  maxBytes?: number;
+}
+
 /**
  * Publishes on a confirm channel: every publish resolves only once the broker has taken responsibility
  * for the message. Publishes are `mandatory`, so a message no queue takes is reported, never dropped
@@ -26,14 +38,17 @@ export class Publisher {
   private readonly channel: ChannelWrapper;
   private readonly returned = new Set<string>();
   private open?: ConfirmChannel;
+  private readonly bundleMax: number;
+  private readonly maxBytes: number;
 
   constructor(
     connection: AmqpConnectionManager,
     private readonly appId: string,
     setup?: (channel: ConfirmChannel) => Promise<void>,
-    /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
-    private readonly bundleMax = 1,
+    { bundleMax = 1, maxBytes = Number.MAX_SAFE_INTEGER }: PublisherLimits = {},
   ) {
+    this.bundleMax = bundleMax;
+    this.maxBytes = maxBytes;
     this.channel = connection.createChannel({
       name: `${appId}-publisher`,
       confirm: true,
@@ -51,6 +66,9 @@ export class Publisher {
 
   async publish(exchange: string, routingKey: string, envelope: Envelope, extra: Options.Publish = {}): Promise<void> {
     const { content, options } = encode(envelope, this.appId);
+    if (content.length > this.maxBytes) {
+      throw new MessageTooLargeError(`${envelope.type} ${envelope.messageId}: a body of ${content.length} bytes is over MAX_MESSAGE_BYTES (${this.maxBytes})`);
+    }
     await this.publishRaw(exchange, routingKey, content, {
       ...options,
       ...extra,
@@ -79,14 +97,16 @@ export class Publisher {
       groups.map(async (indexes) => {
         const { exchange, routingKey } = messages[indexes[0]];
         try {
-          if (indexes.length === 1) await this.publish(exchange, routingKey, messages[indexes[0]].envelope);
-          else {
+          if (indexes.length > 1) {
             const { content, options } = bundle(
               indexes.map((index) => encode(messages[index].envelope, this.appId)),
               this.appId,
             );
-            await this.publishRaw(exchange, routingKey, content, options);
+            if (content.length <= this.maxBytes) return await this.publishRaw(exchange, routingKey, content, options);
           }
+          // Alone, or too large together: each part is published (or refused) on its own.
+          const results = await Promise.allSettled(indexes.map((index) => this.publish(exchange, routingKey, messages[index].envelope)));
+          results.forEach((result, at) => result.status === 'rejected' && (outcomes[indexes[at]] = result.reason as Error));
         } catch (error) {
           for (const index of indexes) outcomes[index] = error as Error;
         }

@@ -36,6 +36,7 @@ export class FaultInjection implements CommandMiddleware {
   }
 
   beforeCommit(command: Envelope, delivery: ConsumeMessage): void {
+    if (this.faultOf(command)?.['crash-every-delivery']) this.crashNow(command, 'crash-every-delivery');
     this.crash(command, delivery, 'crash-before-commit');
   }
 
@@ -53,7 +54,11 @@ export class FaultInjection implements CommandMiddleware {
    */
   private crash(command: Envelope, delivery: ConsumeMessage, point: 'crash-before-commit' | 'crash-after-commit'): void {
     if (!this.faultOf(command)?.[point] || delivery.fields.redelivered || resendOf(command) > 0) return;
-    this.logger.warn({ ...about(command), fault: point }, 'fault injected: crashing');
+    this.crashNow(command, point);
+  }
+
+  private crashNow(command: Envelope, fault: string): void {
+    this.logger.warn({ ...about(command), fault }, 'fault injected: crashing');
     flushLogsNow();
     process.kill(process.pid, 'SIGKILL');
   }

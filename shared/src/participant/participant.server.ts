@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { QUERIES } from '../contracts/index.js';
 import type { ServiceName } from '../contracts/define.js';
 import type { Database } from '../database/database.js';
-import { MalformedMessageError } from '../messaging/codec.js';
+import { JSON_CONTENT_TYPE, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
 import { QUEUES } from '../topology/topology.js';
@@ -85,6 +85,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     const contract = QUERIES.get(String(type));
     const handler = contract && this.handlerFor(contract.type);
     if (!contract || !handler) throw new DeadLetterError('unknown-type', `${this.options.service} answers no query ${type}`);
+    if (message.properties.contentType !== JSON_CONTENT_TYPE) throw new MalformedMessageError(`content type must be ${JSON_CONTENT_TYPE}`);
     if (!replyTo) throw new DeadLetterError('malformed', 'query without reply-to');
     let payload: unknown;
     try {

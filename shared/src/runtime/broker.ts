@@ -5,6 +5,7 @@ import type { BaseEnv } from '../config/env.js';
 import { DEFAULT_RETRY_POLICY } from '../contracts/retry-policy.js';
 import { connectBroker } from '../messaging/connection.js';
 import { type BatchHandler, Consumer, type MessageHandler } from '../messaging/consumer.js';
+import type { DeliveryCounter } from '../messaging/deliveries.js';
 import { Publisher } from '../messaging/publisher.js';
 import { declareTopology } from '../topology/declare.js';
 import { buildTopology } from '../topology/topology.js';
@@ -23,11 +24,13 @@ export class Broker {
     private readonly env: BaseEnv,
     readonly name: string,
     private readonly logger: Logger,
+    /** Counts redeliveries, so that a message crashing its consumer is dead-lettered after MAX_DELIVERIES. */
+    private readonly deliveryCounter?: DeliveryCounter,
   ) {
     const topology = buildTopology(env.QUEUE_TYPE);
     this.declare = (channel) => declareTopology(channel, topology);
     this.connection = connectBroker(env.AMQP_URL, name, logger);
-    this.publisher = new Publisher(this.connection, name, this.declare, env.BUNDLE_MAX);
+    this.publisher = new Publisher(this.connection, name, this.declare, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES });
   }
 
   /**
@@ -40,6 +43,8 @@ export class Broker {
       handler,
       batchHandler: batch,
       prefetch: this.env.PREFETCH,
+      maxBytes: this.env.MAX_MESSAGE_BYTES,
+      deliveries: this.deliveryCounter && { counter: this.deliveryCounter, limit: this.env.MAX_DELIVERIES },
       retryPolicy: retries ? { ...DEFAULT_RETRY_POLICY, attempts: this.env.RETRY_ATTEMPTS } : null,
       publisher: this.publisher,
       logger: this.logger,

@@ -8,6 +8,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
 import { Database } from '../database/database.js';
+import { DeliveryCounter } from '../messaging/deliveries.js';
 import { Broker } from './broker.js';
 import { HealthController } from './health.controller.js';
 
@@ -38,8 +39,10 @@ export class SagaflowCoreModule {
           pinoHttp: {
             logger,
             autoLogging: { ignore: (request) => request.url === '/health' },
-            // Access lines for answered requests at debug; refused and failed ones stay visible.
-            customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug'),
+            // Access lines for answered requests at debug; refused ones at warn, and so is 503 (a dependency
+            // out of reach, the client may retry); any other 5xx is a bug and logs at error.
+            customLogLevel: (_request, response, error) =>
+              (error || response.statusCode >= 500) && response.statusCode !== 503 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug',
           },
         }),
         MikroOrmModule.forRoot({
@@ -59,7 +62,7 @@ export class SagaflowCoreModule {
       ],
       controllers: [HealthController],
       providers: [
-        { provide: Broker, useFactory: () => new Broker(env, name, logger) },
+        { provide: Broker, useFactory: (db: Database) => new Broker(env, name, logger, new DeliveryCounter(db, schema)), inject: [Database] },
         { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger) },
       ],
       exports: [Broker, Database],

@@ -8,3 +8,4 @@ export * from './database-admin.js';
 export * from './invariants.js';
 export * from './isolated-system.js';
 export * from './seeded-random.js';
+export * from './logs.js';

@@ -1,4 +1,4 @@
-import { dropOutboxMigration, outboxMigration } from '@sagaflow/shared';
+import { deliveryCountMigration, dropOutboxMigration, outboxMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 
 /** Applied in this order at start; never edit one that has shipped, add the next. */
@@ -6,4 +6,5 @@ export const migrations = [
   { name: 'Migration0001Initial', class: Migration0001Initial },
   { name: 'Migration0002Outbox', class: outboxMigration('inventory') },
   { name: 'Migration0003RepliesFromInbox', class: dropOutboxMigration('inventory') },
+  { name: 'Migration0004DeliveryCounts', class: deliveryCountMigration('inventory') },
 ];

@@ -1,4 +1,4 @@
-import { dropOutboxMigration, outboxMigration } from '@sagaflow/shared';
+import { deliveryCountMigration, dropOutboxMigration, outboxMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 import { Migration0003VoidedOrders } from './Migration0003VoidedOrders.js';
 
@@ -8,4 +8,5 @@ export const migrations = [
   { name: 'Migration0002Outbox', class: outboxMigration('payment') },
   { name: 'Migration0003VoidedOrders', class: Migration0003VoidedOrders },
   { name: 'Migration0004RepliesFromInbox', class: dropOutboxMigration('payment') },
+  { name: 'Migration0005DeliveryCounts', class: deliveryCountMigration('payment') },
 ];
