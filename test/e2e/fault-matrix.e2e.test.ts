@@ -22,9 +22,9 @@ beforeAll(async () => {
     prefix: 'sagaflow_faults',
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/fault-matrix`,
-    // Five sends of an undo: each crash fault restarts its service, which can take several seconds on a
-    // slow machine, and an undo queued behind it must outlast that.
-    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '4000', STEP_RESENDS: '1', SAGA_DEADLINE_MS: '60000', COMPENSATION_ATTEMPTS: '5' },
+    // Each crash fault restarts its service, 2-5 s on a slow machine, and the cases run side by side: a
+    // step waiting behind two restarts (a retried one, say) must outlast them, and an undo five sends.
+    env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '8000', STEP_RESENDS: '1', SAGA_DEADLINE_MS: '60000', COMPENSATION_ATTEMPTS: '5' },
     restartCrashed: true,
   });
   ({ system, client } = isolated);
