@@ -1,5 +1,5 @@
 import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
-import { Broker, buildTopology, HEADERS, isId } from '@sagaflow/shared';
+import { Broker, buildTopology, counterHeader, HEADERS, isId } from '@sagaflow/shared';
 import { env } from '../config.js';
 
 /** A dead letter as the console shows it. */
@@ -65,9 +65,7 @@ export class DeadLetters {
       for (const message of chosen) {
         const { headers = {} } = message.properties;
         const kept: MessagePropertyHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => !DEAD_LETTER_HEADERS.includes(name)));
-        const counted = headers[HEADERS.attempts] ?? headers[HEADERS.attempt];
-        // A letter refused for a bad counter carries it still: the replay counts from 0 instead.
-        const attempts = Number.isInteger(counted) && counted >= 0 && counted <= 10_000 ? (counted as number) : 0;
+        const attempts = attemptsSoFar(headers);
         channel.publish('', view(message).originalQueue, message.content, {
           messageId: message.properties.messageId,
           type: message.properties.type,
@@ -146,4 +144,13 @@ function view(message: GetMessage & { queue: string }): DeadLetter {
     lastFailureAt: text(HEADERS.lastFailureAt),
     deadLetteredAt: text(HEADERS.deadLetteredAt),
   };
+}
+
+/** The attempts a letter took; a letter refused for a bad counter still carries it, and its replay counts from 0. */
+function attemptsSoFar(headers: MessagePropertyHeaders): number {
+  try {
+    return counterHeader(headers, HEADERS.attempts, counterHeader(headers, HEADERS.attempt, 0));
+  } catch {
+    return 0;
+  }
 }

@@ -59,7 +59,7 @@ export type OrderLine = z.infer<typeof OrderLine>;
 
 /** C0 and C1 controls (NUL included) and lone surrogates: nobody can read them, and PostgreSQL refuses NUL and lone surrogates. */
 const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
-export const isPrintable = (value: string): boolean => !UNPRINTABLE.test(value);
+const isPrintable = (value: string): boolean => !UNPRINTABLE.test(value);
 
 /** Free text from outside (names, references, reasons): trimmed, 1 to `max` characters, printable. */
 export const Text = (max: number) =>

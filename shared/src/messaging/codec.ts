@@ -1,5 +1,5 @@
 import type { ConsumeMessage, Options } from 'amqplib';
-import { isId } from '../contracts/define.js';
+import { CorrelationId, isId } from '../contracts/define.js';
 import { HEADERS, SCHEMA_VERSION, type Envelope } from '../contracts/envelope.js';
 
 /** A message that cannot be read as a Sagaflow envelope; it is dead-lettered, never retried. */
@@ -36,8 +36,8 @@ export function encode(envelope: Envelope, appId: string): OutgoingMessage {
 }
 
 /** `<service>.<verb>` for commands and queries, `<service>.<verb>.succeeded|failed` for replies. */
-const MESSAGE_TYPE = /^[a-z]+(\.[a-z-]+){1,3}$/;
-const CORRELATION_ID = /^[\x20-\x7e]{1,128}$/;
+const isMessageType = (value: string) => /^[a-z]+(\.[a-z-]+){1,3}$/.test(value);
+const isCorrelationId = (value: string) => CorrelationId.safeParse(value).success;
 export const JSON_CONTENT_TYPE = 'application/json';
 
 /**
@@ -63,11 +63,9 @@ export function counterHeader(headers: Record<string, unknown> | undefined, name
   return value;
 }
 
-const UUID = { test: isId };
-
-const text = (value: unknown, name: string, pattern: { test(value: string): boolean }, expected: string): string => {
+const text = (value: unknown, name: string, valid: (value: string) => boolean, expected: string): string => {
   if (typeof value !== 'string' || value.length === 0) throw new MalformedMessageError(`missing ${name}`);
-  if (!pattern.test(value)) throw new MalformedMessageError(`${name} must be ${expected}, not ${JSON.stringify(value.slice(0, 40))}`);
+  if (!valid(value)) throw new MalformedMessageError(`${name} must be ${expected}, not ${JSON.stringify(value.slice(0, 40))}`);
   return value;
 };
 
@@ -86,12 +84,12 @@ export function decode(message: Pick<ConsumeMessage, 'content' | 'properties'>):
   if (schemaVersion !== SCHEMA_VERSION) throw new MalformedMessageError(`unsupported schema version ${schemaVersion}`);
   for (const name of Object.keys(COUNTERS)) counterHeader(headers, name, 0);
   const causationId = headers[HEADERS.causationId] ?? '';
-  if (causationId !== '') text(causationId, `${HEADERS.causationId} header`, UUID, 'a UUID or empty');
+  if (causationId !== '') text(causationId, `${HEADERS.causationId} header`, isId, 'a UUID or empty');
   const envelope = {
-    messageId: text(properties.messageId, 'message id', UUID, 'a UUID'),
-    type: text(properties.type, 'type', MESSAGE_TYPE, 'a message type such as inventory.reserve'),
-    sagaId: text(headers[HEADERS.sagaId], `${HEADERS.sagaId} header`, UUID, 'a UUID'),
-    correlationId: text(properties.correlationId, 'correlation id', CORRELATION_ID, '1 to 128 printable ASCII characters'),
+    messageId: text(properties.messageId, 'message id', isId, 'a UUID'),
+    type: text(properties.type, 'type', isMessageType, 'a message type such as inventory.reserve'),
+    sagaId: text(headers[HEADERS.sagaId], `${HEADERS.sagaId} header`, isId, 'a UUID'),
+    correlationId: text(properties.correlationId, 'correlation id', isCorrelationId, '1 to 128 printable ASCII characters'),
     causationId: causationId as string,
     schemaVersion,
     payload: undefined as unknown,

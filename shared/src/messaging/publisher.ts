@@ -15,9 +15,7 @@ export interface Outgoing {
 export class UnroutableMessageError extends Error {}
 
 /** A message over MAX_MESSAGE_BYTES: every consumer would refuse it, so it is not sent. Retrying cannot help. */
-export class MessageTooLargeError extends Error {
-  readonly permanent = true;
-}
+export class MessageTooLargeError extends Error {}
 
 export interface PublisherLimits {
   /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
