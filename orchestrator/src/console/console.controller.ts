@@ -23,6 +23,8 @@ const SagaQuery = z.strictObject({
   stuckForSeconds: z.coerce.number().int().min(1).max(MAX_AGE_SECONDS).optional(),
   /** Not finished, and started this long ago. */
   runningForSeconds: z.coerce.number().int().min(1).max(MAX_AGE_SECONDS).optional(),
+  /** Only sagas whose awaited command was set aside: it can never be published as it is. */
+  setAside: z.stringbool().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
@@ -82,6 +84,7 @@ export class ConsoleController {
         ...(query.status ? { status: query.status } : {}),
         ...(query.stuckForSeconds ? { ...unfinished, updatedAt: { $lt: new Date(now - query.stuckForSeconds * 1_000) } } : {}),
         ...(query.runningForSeconds ? { ...unfinished, createdAt: { $lt: new Date(now - query.runningForSeconds * 1_000) } } : {}),
+        ...(query.setAside ? { ...unfinished, state: { awaiting: { setAside: { $ne: null } } } } : {}),
       },
       { orderBy: { updatedAt: 'asc' }, limit: query.limit },
     );

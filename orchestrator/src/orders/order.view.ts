@@ -1,7 +1,7 @@
 import type { OrderLine, OrderStatus, SagaStatus } from '@sagaflow/shared';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import type { Saga, SagaHistory } from '../saga-engine/saga.entities.js';
-import type { StepState } from '../saga-engine/saga-state.js';
+import type { SagaState, StepState } from '../saga-engine/saga-state.js';
 
 /** An order as the API shows it: the order and the saga that carries it. Amounts in minor units. */
 export interface OrderView {
@@ -18,6 +18,8 @@ export interface OrderView {
     id: string;
     status: SagaStatus;
     steps: StepState[];
+    /** The awaited command, when it was set aside because it can never be published as it is (a person must act). */
+    setAside: { step: string; commandType: string; messageId: string; reason: string; at: string } | null;
     history?: { at: string; kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
   };
 }
@@ -36,7 +38,7 @@ export const SAGA_STATUSES_BY_ORDER_STATUS: Record<OrderStatus, SagaStatus[]> = 
 };
 
 export function toOrderView(saga: Saga, history?: SagaHistory[]): OrderView {
-  const { data, steps, failureReason } = saga.state as { data: OrderSagaData; steps: StepState[]; failureReason: string | null };
+  const { data, steps, failureReason, awaiting } = saga.state as SagaState<OrderSagaData>;
   return {
     orderId: data.orderId,
     customerId: data.customerId,
@@ -51,6 +53,7 @@ export function toOrderView(saga: Saga, history?: SagaHistory[]): OrderView {
       id: saga.id,
       status: saga.status,
       steps,
+      setAside: awaiting?.setAside ? { step: awaiting.step, commandType: awaiting.commandType, messageId: awaiting.messageId, ...awaiting.setAside } : null,
       // One row per change of the saga; each event in it happened at the row's time.
       history: history?.flatMap((row) =>
         row.events.map((event) => ({

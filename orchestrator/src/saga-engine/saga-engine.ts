@@ -10,6 +10,7 @@ import {
   parseFailures,
   parseReplyType,
   PermanentError,
+  UnpublishableMessageError,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import { SagaCache } from './saga-cache.js';
@@ -24,6 +25,7 @@ import {
   forceCompensation,
   nextTimerAt,
   retryNow,
+  setAside,
   startSaga,
   type Transition,
 } from './saga-state.js';
@@ -40,6 +42,8 @@ export class SagaNotFoundError extends Error {}
 
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
 const MAX_CONFLICT_RETRIES = 20;
+/** A command the broker refused for now is tried again this much later (behind the sagas due meanwhile). */
+const PUBLISH_RETRY_MS = 2_000;
 
 /**
  * Runs saga definitions. The engine decides: each event (a start, a reply, a timer, an operator's action)
@@ -142,37 +146,57 @@ export class SagaEngine {
    * Fires the timers that are due, a batch per transaction: reply timeouts and deadlines move the saga on;
    * a command delayed by a back-off, or committed without a confirmed publish, goes out. The rows are
    * claimed with FOR UPDATE SKIP LOCKED, so several orchestrators share the work without doing it twice.
+   * One saga's trouble stays its own: a command that can never be published is set aside with the reason,
+   * and one the broker refused for now is tried again a little later, behind the sagas due before it.
    * Returns how many sagas it moved on.
    */
   async fireDueTimers(batchSize = 50): Promise<number> {
     if (!(await this.repository.anyTimerDue())) return 0;
     return this.repository.transaction(async (unit) => {
       const changes: SagaChange[] = [];
-      const publishes: Promise<SagaChange | null>[] = [];
+      const publishes: Promise<SagaChange>[] = [];
       for (const saga of await unit.claimDueTimers(batchSize)) {
         this.cache.forget(saga.id);
-        const definition = this.definitions.get(saga.type);
-        if (!definition) continue;
         const now = new Date();
-        const transition = applyTimer(definition, saga.state, now, newMessageId());
-        if (transition) {
-          changes.push(this.change(saga, definition, transition, now, '', []));
-          this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
-          continue;
+        try {
+          const definition = this.definition(saga.type);
+          const transition = applyTimer(definition, saga.state, now, newMessageId());
+          if (transition) {
+            changes.push(this.change(saga, definition, transition, now, '', []));
+            this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
+            continue;
+          }
+          // Before its timeout: the command is due (after a back-off), or nobody here saw it confirmed.
+          // Its saga state committed long ago, so it is published first, then the timer moves on.
+          const command = saga.state.awaiting?.setAside ? null : awaitedCommand(definition, saga.state);
+          const state = delayedCommandSent(saga.state);
+          const moved = () => (Object.assign(saga, { state, timerAt: nextTimerAt(definition, state) }), unchanged(saga, null, now));
+          if (!command || (!saga.state.awaiting!.sendAt && unit.wasPublished(command.messageId))) changes.push(moved());
+          else publishes.push(unit.publish(saga, command).then(moved, (error: Error) => this.publishFailed(saga, definition, error, now)));
+        } catch (error) {
+          changes.push(this.setAside(saga, (error as Error).message, now));
         }
-        // Before its timeout: the command is due (after a back-off), or nobody here saw it confirmed.
-        // Its saga state committed long ago, so it is published first, then the timer moves on.
-        const command = awaitedCommand(definition, saga.state);
-        const state = delayedCommandSent(saga.state);
-        const moved = () => (Object.assign(saga, { state, timerAt: nextTimerAt(definition, state) }), unchanged(saga, null, now));
-        if (!command || (!saga.state.awaiting!.sendAt && unit.wasPublished(command.messageId))) changes.push(moved());
-        else publishes.push(unit.publish(saga, command).then(moved, () => null));
       }
-      // A publish that failed leaves its saga's timer as it is: the next poll tries again.
-      for (const change of await Promise.all(publishes)) if (change) changes.push(change);
+      changes.push(...(await Promise.all(publishes)));
       await unit.save(changes);
       return changes.filter((change) => change.events.length > 0).length;
     });
+  }
+
+  /** A command the broker would not take: set aside if it never could, else tried again after a pause. */
+  private publishFailed(saga: Saga, definition: SagaDefinition<any>, error: Error, now: Date): SagaChange {
+    if (error instanceof UnpublishableMessageError) return this.setAside(saga, error.message, now, definition);
+    this.logger.warn({ sagaId: saga.id, err: error.message }, 'publish failed; trying again shortly');
+    saga.timerAt = new Date(now.getTime() + PUBLISH_RETRY_MS);
+    return unchanged(saga, null, now);
+  }
+
+  /** Sets a saga's awaited command aside (see setAside); one the engine cannot even read just stops its timer. */
+  private setAside(saga: Saga, reason: string, now: Date, definition = this.definitions.get(saga.type)): SagaChange {
+    this.logger.error({ sagaId: saga.id, reason }, 'command set aside: it cannot be published; the saga waits for a person');
+    if (definition && saga.state.awaiting) return this.change(saga, definition, setAside(saga.state, now, reason), now, '', []);
+    saga.timerAt = null;
+    return unchanged(saga, { kind: 'command-set-aside', detail: reason }, now);
   }
 
   /** Takes one reply: applies it if it answers the awaited command, records and ignores it otherwise. */

@@ -32,6 +32,8 @@ export interface Awaiting {
   refusals: number;
   /** A command sent after a back-off: when it is due (absent once it has gone out). */
   sendAt?: string;
+  /** The command can never be published as it is (too large, unencodable): it waits for a person, not for a timer. */
+  setAside?: { at: string; reason: string };
 }
 
 export interface SagaState<D> {
@@ -69,7 +71,7 @@ export interface CommandToSend {
 
 /** Something a timer did, for the saga's history. */
 export interface TimerEvent {
-  kind: 'timed-out' | 'deadline-exceeded';
+  kind: 'timed-out' | 'deadline-exceeded' | 'command-set-aside';
   step: string;
   detail: string;
 }
@@ -219,9 +221,22 @@ function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, timeout
 /** When the engine must next look at this saga (a delayed send, a reply's timeout, the deadline); null when nothing is pending. */
 export function nextTimerAt<D>(definition: SagaDefinition<D>, state: SagaState<D>): Date | null {
   if (!state.awaiting) return null;
-  const times = [Date.parse(state.awaiting.sendAt ?? state.awaiting.timeoutAt)];
+  const times = state.awaiting.setAside ? [] : [Date.parse(state.awaiting.sendAt ?? state.awaiting.timeoutAt)];
   if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt));
-  return new Date(Math.min(...times));
+  return times.length ? new Date(Math.min(...times)) : null;
+}
+
+/**
+ * The awaited command cannot be published, ever, as it is: it is set aside with the reason, and the saga
+ * waits for a person (the console's retry or compensate) instead of resending it. Its deadline still holds.
+ */
+export function setAside<D>(current: SagaState<D>, now: Date, reason: string): Transition<D> {
+  const state = clone(current);
+  const awaiting = state.awaiting;
+  if (!awaiting) return { state, send: null };
+  const { sendAt: _due, ...rest } = awaiting;
+  state.awaiting = { ...rest, setAside: { at: now.toISOString(), reason } };
+  return { state, send: null, timer: { kind: 'command-set-aside', step: awaiting.step, detail: `${awaiting.commandType} ${awaiting.messageId}: ${reason}` } };
 }
 
 /**
@@ -277,7 +292,7 @@ export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<
     state.status = 'COMPENSATING';
     return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'deadline-exceeded', step: step.name, detail } };
   }
-  if (Date.parse(awaiting.timeoutAt) > now.getTime()) return null;
+  if (awaiting.setAside || Date.parse(awaiting.timeoutAt) > now.getTime()) return null;
 
   const limit =
     awaiting.action === 'compensate'

@@ -3,7 +3,7 @@
 import { InventoryCommands, OrderCommands, PaymentCommands } from '../../../shared/src/contracts/index.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
-import { applyReply, applyTimer, nextTimerAt, startSaga, type SagaState } from './saga-state.js';
+import { applyReply, applyTimer, nextTimerAt, retryNow, setAside, startSaga, type SagaState } from './saga-state.js';
 
 const saga = { ...orderSaga, policy: { ...orderSaga.policy, stepTimeoutMs: 1_000, resendsOnTimeout: 1, deadlineMs: 60_000 } };
 const data: OrderSagaData = { orderId: '0190a7f2-0000-7000-8000-000000000001', customerId: 'c', items: [{ sku: 'A-1', quantity: 1 }], paymentMethod: 'tok', total: 500, currency: 'EUR' };
@@ -84,5 +84,27 @@ describe('refusals that are retried', () => {
     const final = applyReply(strict, again.state, no(OrderCommands.cancel.type), t(4), 'm4');
     expect(final.state.status).toBe('COMPENSATION_FAILED');
     expect(final.send).toBeNull();
+  });
+});
+
+describe('a command that can never be published', () => {
+  const reason = 'correlation id must be 1 to 128 printable ASCII characters (it has 300)';
+
+  test('is set aside with the reason: no more resends, only the deadline stays', () => {
+    const { state, send, timer } = setAside(awaitingCharge(), t(2_500), reason);
+    expect(send).toBeNull();
+    expect(timer).toMatchObject({ kind: 'command-set-aside', step: 'charge-payment', detail: expect.stringContaining(reason) });
+    expect(state.awaiting).toMatchObject({ messageId: 'm2', setAside: { at: t(2_500).toISOString(), reason } });
+    expect(applyTimer(saga, state, t(10_000), 'x')).toBeNull();
+    // Past the pivot the deadline does not apply: nothing is left for a timer.
+    expect(nextTimerAt(saga, { ...state, awaiting: { ...state.awaiting!, step: 'confirm-order' } })).toBeNull();
+    expect(nextTimerAt(saga, state)).toEqual(new Date(state.deadlineAt!));
+  });
+
+  test('the console’s retry sends it again (same message id), no longer set aside', () => {
+    const { state } = setAside(awaitingCharge(), t(2_500), reason);
+    const retried = retryNow(saga, state, t(3_000), 'unused');
+    expect(retried.send).toMatchObject({ messageId: 'm2', contract: PaymentCommands.charge });
+    expect(retried.state.awaiting?.setAside).toBeUndefined();
   });
 });

@@ -70,6 +70,8 @@ export type SagaEventKind =
   | 'reply-ignored'
   | 'timed-out'
   | 'deadline-exceeded'
+  // The awaited command could not be published for a reason retrying cannot fix.
+  | 'command-set-aside'
   | 'saga-ended'
   // What a person did through the console.
   | 'operator-action';

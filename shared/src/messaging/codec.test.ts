@@ -2,7 +2,7 @@
 // through unreadable would be retried forever instead of dead-lettered as malformed.
 import type { ConsumeMessage } from 'amqplib';
 import { SCHEMA_VERSION, type Envelope } from '../contracts/envelope.js';
-import { decode, encode, MalformedMessageError } from './codec.js';
+import { decode, encode, envelopeProblem, MalformedMessageError } from './codec.js';
 
 const envelope: Envelope = {
   messageId: '0190a7f2-0000-7000-8000-000000000001',
@@ -116,5 +116,23 @@ describe('decode', () => {
     const error = new MalformedMessageError('x');
     expect(error).toBeInstanceOf(Error);
     expect(error.reason).toBe('malformed');
+  });
+});
+
+describe('envelopeProblem (checked before publishing)', () => {
+  test('finds nothing wrong with an envelope a consumer would read', () => {
+    expect(envelopeProblem(envelope)).toBeNull();
+    expect(envelopeProblem({ ...envelope, causationId: '' })).toBeNull();
+  });
+
+  test.each<[string, Partial<Envelope>, RegExp]>([
+    ['a message id that is not a UUID', { messageId: 'm-1' }, /message id must be a UUID/],
+    ['a saga id that is not a UUID', { sagaId: 'saga' }, /saga id must be a UUID/],
+    ['a causation id that is not a UUID', { causationId: 'cause' }, /causation id must be a UUID or empty/],
+    ['a bad type', { type: 'Reserve!' }, /type must be a message type/],
+    ['a correlation id of 300 characters', { correlationId: 'c'.repeat(300) }, /correlation id must be 1 to 128 printable ASCII characters \(it has 300\)/],
+    ['an empty correlation id', { correlationId: '' }, /correlation id must be/],
+  ])('names %s', (_, change, why) => {
+    expect(envelopeProblem({ ...envelope, ...change })).toMatch(why);
   });
 });

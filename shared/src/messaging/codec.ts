@@ -103,6 +103,19 @@ export function decode(message: Pick<ConsumeMessage, 'content' | 'properties'>):
   return envelope;
 }
 
+/**
+ * What makes an envelope one no consumer would read (see decode), or null: checked before publishing, so
+ * that such a message is refused where it was made, with the reason, instead of failing on every consumer.
+ */
+export function envelopeProblem(envelope: Envelope): string | null {
+  if (!isId(envelope.messageId)) return `message id must be a UUID, not ${JSON.stringify(String(envelope.messageId).slice(0, 40))}`;
+  if (!isId(envelope.sagaId)) return `saga id must be a UUID, not ${JSON.stringify(String(envelope.sagaId).slice(0, 40))}`;
+  if (envelope.causationId !== '' && !isId(envelope.causationId)) return `causation id must be a UUID or empty, not ${JSON.stringify(String(envelope.causationId).slice(0, 40))}`;
+  if (!isMessageType(envelope.type)) return `type must be a message type such as inventory.reserve, not ${JSON.stringify(String(envelope.type).slice(0, 40))}`;
+  if (!isCorrelationId(envelope.correlationId)) return `correlation id must be 1 to 128 printable ASCII characters (it has ${String(envelope.correlationId).length})`;
+  return null;
+}
+
 const META_HEADERS = new Set<string>([HEADERS.sagaId, HEADERS.causationId, HEADERS.schemaVersion]);
 
 /** The headers beyond the envelope's own metadata (retry state, fault plan, ...). */

@@ -2,7 +2,7 @@ import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-mana
 import type { ConfirmChannel, Options } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
 import { bundle } from './bundle.js';
-import { encode } from './codec.js';
+import { encode, envelopeProblem, type OutgoingMessage } from './codec.js';
 
 /** A message to publish as one of several (see `publishAll`). */
 export interface Outgoing {
@@ -14,8 +14,11 @@ export interface Outgoing {
 /** The broker could not route a message to any queue. */
 export class UnroutableMessageError extends Error {}
 
-/** A message over MAX_MESSAGE_BYTES: every consumer would refuse it, so it is not sent. Retrying cannot help. */
-export class MessageTooLargeError extends Error {}
+/** A message every consumer would refuse (a bad id, an unreadable correlation id), so it is not sent. Retrying cannot help. */
+export class UnpublishableMessageError extends Error {}
+
+/** A message over MAX_MESSAGE_BYTES: every consumer would refuse it, so it is not sent. */
+export class MessageTooLargeError extends UnpublishableMessageError {}
 
 export interface PublisherLimits {
   /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
@@ -63,10 +66,7 @@ export class Publisher {
   }
 
   async publish(exchange: string, routingKey: string, envelope: Envelope, extra: Options.Publish = {}): Promise<void> {
-    const { content, options } = encode(envelope, this.appId);
-    if (content.length > this.maxBytes) {
-      throw new MessageTooLargeError(`${envelope.type} ${envelope.messageId}: a body of ${content.length} bytes is over MAX_MESSAGE_BYTES (${this.maxBytes})`);
-    }
+    const { content, options } = this.encode(envelope);
     await this.publishRaw(exchange, routingKey, content, {
       ...options,
       ...extra,
@@ -92,25 +92,43 @@ export class Publisher {
       group.push(index);
     });
     await Promise.all(
-      groups.map(async (indexes) => {
-        const { exchange, routingKey } = messages[indexes[0]];
-        try {
-          if (indexes.length > 1) {
-            const { content, options } = bundle(
-              indexes.map((index) => encode(messages[index].envelope, this.appId)),
-              this.appId,
-            );
-            if (content.length <= this.maxBytes) return await this.publishRaw(exchange, routingKey, content, options);
+      groups.map(async (group) => {
+        const { exchange, routingKey } = messages[group[0]];
+        let indexes = group;
+        if (indexes.length > 1) {
+          // A message that cannot be sent fails alone; the others still travel together.
+          const parts = new Map<number, OutgoingMessage>();
+          for (const index of indexes) {
+            try {
+              parts.set(index, this.encode(messages[index].envelope));
+            } catch (error) {
+              outcomes[index] = error as Error;
+            }
           }
-          // Alone, or too large together: each part is published (or refused) on its own.
-          const results = await Promise.allSettled(indexes.map((index) => this.publish(exchange, routingKey, messages[index].envelope)));
-          results.forEach((result, at) => result.status === 'rejected' && (outcomes[indexes[at]] = result.reason as Error));
-        } catch (error) {
-          for (const index of indexes) outcomes[index] = error as Error;
+          indexes = [...parts.keys()];
+          const together = indexes.length > 1 ? bundle([...parts.values()], this.appId) : undefined;
+          if (together && together.content.length <= this.maxBytes) {
+            await this.publishRaw(exchange, routingKey, together.content, together.options).catch((error: Error) => indexes.forEach((index) => (outcomes[index] = error)));
+            return;
+          }
         }
+        // Alone, or too large together: each part is published (or refused) on its own.
+        const results = await Promise.allSettled(indexes.map((index) => this.publish(exchange, routingKey, messages[index].envelope)));
+        results.forEach((result, at) => result.status === 'rejected' && (outcomes[indexes[at]] = result.reason as Error));
       }),
     );
     return outcomes;
+  }
+
+  /** The message as it travels, checked as strictly as a consumer will read it: what none would take is not sent. */
+  private encode(envelope: Envelope): OutgoingMessage {
+    const problem = envelopeProblem(envelope);
+    if (problem) throw new UnpublishableMessageError(`${envelope.type} ${envelope.messageId}: ${problem}`);
+    const message = encode(envelope, this.appId);
+    if (message.content.length > this.maxBytes) {
+      throw new MessageTooLargeError(`${envelope.type} ${envelope.messageId}: a body of ${message.content.length} bytes is over MAX_MESSAGE_BYTES (${this.maxBytes})`);
+    }
+    return message;
   }
 
   /**

@@ -29,6 +29,8 @@ export interface OrderResponse {
       compensatedAt: string | null;
       error: string | null;
     }[];
+    /** The awaited command, set aside because it can never be published as it is. */
+    setAside: { step: string; commandType: string; messageId: string; reason: string; at: string } | null;
     history: { kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
   };
 }
