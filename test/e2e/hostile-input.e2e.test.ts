@@ -4,7 +4,7 @@
 import type amqplib from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { HEADERS, SCHEMA_VERSION } from '../../shared/src/contracts/envelope.js';
-import { BrokerAdmin, eventually, serverErrorsIn } from '../../shared/src/testkit/index.js';
+import { BrokerAdmin, eventually, query, serverErrorsIn } from '../../shared/src/testkit/index.js';
 import { QUEUES } from '../../shared/src/topology/topology.js';
 import { api, newCustomer, vhost, openSuiteChannel, takeDeadLetter } from './context.js';
 
@@ -164,6 +164,29 @@ describe('AMQP: a bad message goes to the .dlq at once, with the reason', () => 
     expect({ reason: headers[HEADERS.deadLetterReason], error: String(headers[HEADERS.deadLetterError]) }).toEqual({ reason, error: expect.stringMatching(error) });
     // Refused at once: never parked for a retry.
     expect(headers[HEADERS.failures]).toBeUndefined();
+  });
+
+  test('a message id used again with another body is a conflicting-duplicate; the same body, keys in another order, is answered again', async () => {
+    const properties = wellFormed('inventory.reserve');
+    const messageId = String(properties.messageId);
+    const orderId = randomUUID();
+    const send = (payload: unknown) => broker.channel.sendToQueue(inventoryCommands, Buffer.from(JSON.stringify(payload)), properties);
+    send({ orderId, items: [{ sku: 'SKU-MUG', quantity: 1 }] });
+    const [processed] = await eventually(async () => {
+      const rows = await query(process.env.SAGAFLOW_DATABASE_URL!, `select reply->>'messageId' as reply_id, body_hash from inventory.inbox where message_id = $1`, [messageId]);
+      return rows.length ? rows : undefined;
+    }, { what: 'the command in the inbox' });
+    expect(processed.body_hash).toMatch(/^[\w-]{32}$/);
+    // Its reply answers no saga, so the orchestrator dead-letters it: that is where a test can see it.
+    await takeDeadLetter(broker.channel, QUEUES.replies, processed.reply_id);
+
+    send({ items: [{ quantity: 1, sku: 'SKU-MUG' }], orderId });
+    await takeDeadLetter(broker.channel, QUEUES.replies, processed.reply_id);
+
+    send({ orderId, items: [{ sku: 'SKU-MUG', quantity: 2 }] });
+    const letter = await takeDeadLetter(broker.channel, inventoryCommands, messageId);
+    expect(letter.properties.headers![HEADERS.deadLetterReason]).toBe('conflicting-duplicate');
+    expect(String(letter.properties.headers![HEADERS.deadLetterError])).toMatch(/processed before with a different inventory.reserve body/);
   });
 
   test('a body over MAX_MESSAGE_BYTES (a reserve command of 100,000 lines) is refused unread, and kept whole', async () => {

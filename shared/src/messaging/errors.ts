@@ -6,8 +6,9 @@
  * - permanent-error: the handler says retrying cannot help
  * - retries-exhausted: the handler kept failing with errors that looked transient
  * - delivery-limit: started MAX_DELIVERIES times without being settled (it crashed or stalled its consumer)
+ * - conflicting-duplicate: its message id was processed before, with a different body
  */
-export type DeadLetterReason = 'malformed' | 'unknown-type' | 'invalid-payload' | 'permanent-error' | 'retries-exhausted' | 'delivery-limit';
+export type DeadLetterReason = 'malformed' | 'unknown-type' | 'invalid-payload' | 'permanent-error' | 'retries-exhausted' | 'delivery-limit' | 'conflicting-duplicate';
 
 /** Thrown by a handler (or the kit) when a message must go to its queue's `.dlq` instead of being retried. */
 export class DeadLetterError extends Error {

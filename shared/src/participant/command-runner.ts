@@ -10,7 +10,7 @@ import { DeadLetterError, isConnectionFailure, isTransactionConflict } from '../
 import type { Publisher } from '../messaging/publisher.js';
 import { EXCHANGES } from '../topology/topology.js';
 import { CommandContext } from './command-context.js';
-import { Inbox, isProcessedBefore } from './inbox.js';
+import { bodyHashOf, Inbox, isProcessedBefore } from './inbox.js';
 
 /** A service's handler for one command type: payload and context in, `succeeded(...)` or `failed(...)` out. */
 export type CommandHandler = (payload: unknown, context: CommandContext) => Promise<unknown>;
@@ -108,12 +108,15 @@ export class CommandRunner {
     await this.commit(runnable);
     for (const item of runnable) if (item.reply && !item.processedBefore) this.options.middleware?.afterCommit(item.envelope, item.delivery);
     const found = runnable.filter((item) => item.processedBefore && !stored.has(item.envelope.messageId)).map((item) => item.envelope.messageId);
-    for (const [messageId, reply] of await this.inbox.repliesTo(this.options.db, found)) stored.set(messageId, reply);
+    for (const [messageId, processed] of await this.inbox.repliesTo(this.options.db, found)) stored.set(messageId, processed);
     const answered: { item: Work; reply: Envelope; duplicate: boolean }[] = [];
     for (const item of work) {
       const source = item.sameAs ?? item;
-      const reply = source.reply ?? stored.get(item.envelope.messageId);
-      if (source.error) outcomes[item.index] = source.error;
+      const processed = stored.get(item.envelope.messageId);
+      const earlier = [item.sameAs?.bodyHash, source.processedBefore ? processed?.bodyHash : null];
+      const reply = source.reply ?? processed?.reply;
+      if (earlier.some((hash) => hash && hash !== item.bodyHash)) outcomes[item.index] = conflictingDuplicate(item.envelope);
+      else if (source.error) outcomes[item.index] = source.error;
       else if (!reply) outcomes[item.index] = new Error('duplicate command whose first delivery left no reply; retrying');
       else answered.push({ item, reply, duplicate: source.processedBefore || item.sameAs !== undefined });
     }
@@ -123,7 +126,7 @@ export class CommandRunner {
   }
 
   /** Checks a command against its contract: what cannot be handled is dead-lettered, never retried. */
-  private read(delivery: ConsumeMessage): Pick<Work, 'envelope' | 'contract' | 'payload' | 'handler'> {
+  private read(delivery: ConsumeMessage): Pick<Work, 'envelope' | 'contract' | 'payload' | 'handler' | 'bodyHash'> {
     const envelope = decode(delivery);
     const contract = COMMANDS.get(envelope.type);
     const handler = this.options.handlerFor(envelope.type);
@@ -132,7 +135,7 @@ export class CommandRunner {
     }
     const parsed = contract.payload.safeParse(envelope.payload);
     if (!parsed.success) throw new DeadLetterError('invalid-payload', parsed.error.issues.map(describeIssue).join('; '));
-    return { envelope, contract, payload: parsed.data, handler };
+    return { envelope, contract, payload: parsed.data, handler, bodyHash: bodyHashOf(envelope) };
   }
 
   /**
@@ -153,7 +156,7 @@ export class CommandRunner {
           const done = pending.filter((item): item is Work & { reply: Envelope } => item.reply !== undefined);
           for (const item of done) this.options.middleware?.beforeCommit(item.envelope, item.delivery);
           try {
-            await this.inbox.recordAndCommit(tx, done.map((item) => ({ command: item.envelope, reply: item.reply })));
+            await this.inbox.recordAndCommit(tx, done.map((item) => ({ command: item.envelope, reply: item.reply, bodyHash: item.bodyHash })));
           } catch (error) {
             if (!isProcessedBefore(error)) throw error;
             // Rolled back: find which of them the inbox holds (committed by the delivery that beat this one).
@@ -245,12 +248,19 @@ interface Work {
   contract: CommandContract;
   payload: unknown;
   handler: CommandHandler;
+  /** What tells this command from another that uses the same message id (see bodyHashOf). */
+  bodyHash: string;
   reply?: Envelope;
   error?: Error;
   /** The inbox had it: its stored reply is sent again. */
   processedBefore?: boolean;
   /** Another delivery of the same message in this batch, which runs in its place. */
   sameAs?: Work;
+}
+
+/** A message id used again for another command: answering it with the first one's reply would hide that. */
+function conflictingDuplicate(command: Envelope): DeadLetterError {
+  return new DeadLetterError('conflicting-duplicate', `message id ${command.messageId} was processed before with a different ${command.type} body`);
 }
 
 /** The reply envelope to a command, with how many attempts it took. */

@@ -1,3 +1,5 @@
+import { Migration } from '@mikro-orm/migrations';
+import { createHash } from 'node:crypto';
 import type { Envelope } from '../contracts/envelope.js';
 import { type Database, statement, type Statement, type Tx } from '../database/database.js';
 
@@ -15,6 +17,43 @@ create table if not exists "${schema}"."inbox" (
   "processed_at" timestamptz not null default now()
 );`;
 
+/**
+ * The inbox remembers a hash of each command's body (its type and payload, keys in a fixed order), so that
+ * a message id used again for a different command is told apart from a redelivery: see `bodyHashOf`. A
+ * BRIN index on the time keeps the retention sweep cheap without slowing the insert down.
+ */
+export function inboxHashMigration(schema: string) {
+  return class InboxHashes extends Migration {
+    override async up(): Promise<void> {
+      this.addSql(`alter table "${schema}"."inbox" add column "body_hash" text;`);
+      this.addSql(`create index "inbox_processed_at_brin" on "${schema}"."inbox" using brin ("processed_at");`);
+    }
+  };
+}
+
+/** A command's body as the inbox remembers it: the same for every copy of one command, however its keys came ordered. */
+export function bodyHashOf(command: Pick<Envelope, 'type' | 'payload'>): string {
+  return createHash('sha256').update(command.type).update('\n').update(canonicalJson(command.payload)).digest('base64url').slice(0, 32);
+}
+
+/** JSON with object keys sorted: PostgreSQL's jsonb reorders keys, so a command rebuilt from stored state may list them otherwise. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** What the inbox holds of a command processed before: the reply it gave, and its body's hash (null for rows older than hashes). */
+export interface Processed {
+  reply: Envelope;
+  bodyHash: string | null;
+}
+
 /** The insert of `recordAndCommit` found a command in the inbox already. */
 export const isProcessedBefore = (error: unknown): boolean => (error as { code?: string })?.code === '23505';
 
@@ -27,10 +66,10 @@ export class Inbox {
     // No `on conflict`: a command processed before fails the insert, and with it the transaction (see recordAndCommit).
     this.record = statement(
       `${schema}.inbox.record`,
-      `insert into ${table} (message_id, message_type, saga_id, reply)
-       select * from jsonb_to_recordset($1::jsonb) as processed(message_id uuid, message_type text, saga_id uuid, reply jsonb)`,
+      `insert into ${table} (message_id, message_type, saga_id, reply, body_hash)
+       select * from jsonb_to_recordset($1::jsonb) as processed(message_id uuid, message_type text, saga_id uuid, reply jsonb, body_hash text)`,
     );
-    this.stored = statement(`${schema}.inbox.replies`, `select message_id, reply from ${table} where message_id = any($1::uuid[])`);
+    this.stored = statement(`${schema}.inbox.replies`, `select message_id, reply, body_hash from ${table} where message_id = any($1::uuid[])`);
   }
 
   /**
@@ -40,18 +79,18 @@ export class Inbox {
    * throws a `unique_violation` (see `isProcessedBefore`); the caller finds which with `processed` and
    * answers those with their stored replies. Sorted, so two batches never wait on each other in opposite orders.
    */
-  async recordAndCommit(tx: Tx, processed: { command: Envelope; reply: Envelope }[]): Promise<void> {
+  async recordAndCommit(tx: Tx, processed: { command: Envelope; reply: Envelope; bodyHash: string }[]): Promise<void> {
     if (processed.length === 0) return tx.commit();
     const sorted = [...processed].sort((a, b) => (a.command.messageId < b.command.messageId ? -1 : a.command.messageId > b.command.messageId ? 1 : 0));
     await tx.commitWith(this.record, [
-      JSON.stringify(sorted.map(({ command, reply }) => ({ message_id: command.messageId, message_type: command.type, saga_id: command.sagaId, reply }))),
+      JSON.stringify(sorted.map(({ command, reply, bodyHash }) => ({ message_id: command.messageId, message_type: command.type, saga_id: command.sagaId, reply, body_hash: bodyHash }))),
     ]);
   }
 
-  /** The stored replies of these commands, by message id. */
-  async repliesTo(db: Database, messageIds: string[]): Promise<Map<string, Envelope>> {
+  /** What the inbox holds of these commands (their stored replies and body hashes), by message id. */
+  async repliesTo(db: Database, messageIds: string[]): Promise<Map<string, Processed>> {
     if (messageIds.length === 0) return new Map();
-    const rows = await db.query<{ message_id: string; reply: Envelope | null }>(this.stored, [messageIds]);
-    return new Map(rows.filter((row) => row.reply).map((row) => [row.message_id, row.reply!]));
+    const rows = await db.query<{ message_id: string; reply: Envelope | null; body_hash: string | null }>(this.stored, [messageIds]);
+    return new Map(rows.filter((row) => row.reply).map((row) => [row.message_id, { reply: row.reply!, bodyHash: row.body_hash }]));
   }
 }
