@@ -5,7 +5,7 @@ import { ConsoleController } from './console/console.controller.js';
 import { DeadLetters } from './console/dead-letters.js';
 import { env, logger } from './config.js';
 import { migrations } from './migrations/index.js';
-import { IdempotencyKeySweeper } from './orders/idempotency-key-sweeper.js';
+import { IDEMPOTENCY_KEY_RETENTION } from './orders/idempotency-keys.js';
 import { GetOrderHandler, ListOrdersHandler } from './orders/order-queries.js';
 import { OrdersController } from './orders/orders.controller.js';
 import { PlaceOrderHandler } from './orders/place-order.js';
@@ -13,17 +13,25 @@ import { AskServiceHandler } from './read-models/ask-service.js';
 import { ReadController } from './read-models/read.controller.js';
 import { Saga, SagaHistory } from './saga-engine/saga.entities.js';
 import { SagaRuntime } from './saga-engine/saga-runtime.js';
+import { historyRetention } from './saga-engine/saga-repository.js';
 
 @Module({
   imports: [
-    SagaflowCoreModule.forRoot({ name: 'orchestrator', env, logger, schema: 'orchestrator', entities: [Saga, SagaHistory], migrations }),
+    SagaflowCoreModule.forRoot({
+      name: 'orchestrator',
+      env,
+      logger,
+      schema: 'orchestrator',
+      entities: [Saga, SagaHistory],
+      migrations,
+      retention: [historyRetention(env.SAGA_HISTORY_RETENTION_DAYS), IDEMPOTENCY_KEY_RETENTION],
+    }),
     CqrsModule.forRoot(),
   ],
   controllers: [OrdersController, ReadController, ConsoleController],
   providers: [
     SagaRuntime,
     PlaceOrderHandler,
-    IdempotencyKeySweeper,
     GetOrderHandler,
     ListOrdersHandler,
     AskServiceHandler,

@@ -20,3 +20,4 @@ export * from './runtime/broker.js';
 export * from './runtime/bootstrap.js';
 export * from './runtime/core.module.js';
 export * from './runtime/preflight.js';
+export * from './runtime/retention.js';

@@ -5,6 +5,7 @@ import { Migration0003SagaFaultPlan } from './Migration0003SagaFaultPlan.js';
 import { Migration0004SagaTimers } from './Migration0004SagaTimers.js';
 import { Migration0005OutboxHoldsUnsent } from './Migration0005OutboxHoldsUnsent.js';
 import { Migration0006LeanSaga } from './Migration0006LeanSaga.js';
+import { Migration0008HistoryRetention } from './Migration0008HistoryRetention.js';
 
 /** Every orchestrator migration, in order. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   { name: 'Migration0005OutboxHoldsUnsent', class: Migration0005OutboxHoldsUnsent },
   { name: 'Migration0006LeanSaga', class: Migration0006LeanSaga },
   { name: 'Migration0007DeliveryCounts', class: deliveryCountMigration('orchestrator') },
+  { name: 'Migration0008HistoryRetention', class: Migration0008HistoryRetention },
 ];

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Queryable, statement } from '@sagaflow/shared';
+import { canonicalJson, type Queryable, type Retention, statement } from '@sagaflow/shared';
 import { z } from 'zod';
 
 const TABLE = '"orchestrator"."idempotency_key"';
@@ -13,15 +12,8 @@ export const IdempotencyKey = z.string().regex(/^[\x20-\x7e]{1,255}$/, 'must be 
 
 /** Same request = same validated body, whatever its key order or whitespace on the wire. */
 export function requestHash(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(canonical(body))).digest('hex');
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
-
-const canonical = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  const object = value as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(object).sort().map((name) => [name, canonical(object[name])]));
-};
 
 const EXPIRE = statement('idempotency.expire', `delete from ${TABLE} where scope = $1 and key = $2 and expires_at <= now()`);
 const CLAIM = statement(
@@ -56,7 +48,5 @@ export async function storeResponse(tx: Queryable, scope: string, key: string, r
   await tx.query(RESPOND, [scope, key, JSON.stringify(response)]);
 }
 
-export async function deleteExpiredKeys(em: EntityManager): Promise<number> {
-  const result = await em.execute<{ affectedRows: number }>(`delete from ${TABLE} where expires_at <= now()`, [], 'run');
-  return result.affectedRows;
-}
+/** Expired keys go with the retention sweep (an expired key is also deleted when it is used again). */
+export const IDEMPOTENCY_KEY_RETENTION: Retention = { what: 'idempotency keys', table: TABLE, column: 'expires_at', keepSeconds: 0 };

@@ -3,8 +3,10 @@ import {
   type Envelope,
   EXCHANGES,
   HEADERS,
+  keepDays,
   type Publisher,
   type Queryable,
+  type Retention,
   SAGA_ENDED_CHANNEL,
   SCHEMA_VERSION,
   statement,
@@ -77,6 +79,18 @@ const SAVE = statement(
      select pg_notify('${SAGA_ENDED_CHANNEL}', change.ended) from saved join change using (id) where change.ended is not null)
    select array(select id from saved)::text[] as saved, (select count(*) from notified) as notified`,
 );
+
+/**
+ * The history of a saga that ended for good (COMPLETED, COMPENSATED) goes after SAGA_HISTORY_RETENTION_DAYS;
+ * the saga row, the order's record, stays. A FAILED or COMPENSATION_FAILED saga waits for a person: kept.
+ */
+export const historyRetention = (days: number): Retention => ({
+  what: 'saga history',
+  table: HISTORY,
+  column: 'at',
+  keepSeconds: keepDays(days),
+  where: `exists (select 1 from ${SAGA} s where s.id = t.saga_id and s.status in ('COMPLETED', 'COMPENSATED'))`,
+});
 
 /** How long a committed command may go unconfirmed before the timer poll sends it again. */
 const PUBLISH_GRACE_MS = 5_000;

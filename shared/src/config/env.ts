@@ -25,6 +25,14 @@ export const BaseEnv = z.object({
    * Counts deliveries the broker does not count (classic queues) in the process's own schema.
    */
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(4),
+  /**
+   * Days a service remembers a processed command (its inbox row, to answer a duplicate with the same reply)
+   * and a redelivered message's count; 0 keeps them for good. It must outlast every way a command can come
+   * again: resends, redeliveries, and a replay from a .dlq.
+   */
+  INBOX_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(30),
+  /** How often each process deletes what has outlived its retention. */
+  RETENTION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).default(600_000),
   /** PostgreSQL connections per process. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */

@@ -4,6 +4,7 @@ import { OrderCommands } from './order.js';
 import { PaymentCommands, PaymentQueries } from './payment.js';
 import type { CommandContract, QueryContract } from './define.js';
 
+export * from './canonical-json.js';
 export * from './define.js';
 export * from './envelope.js';
 export * from './inventory.js';

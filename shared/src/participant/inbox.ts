@@ -1,7 +1,9 @@
 import { Migration } from '@mikro-orm/migrations';
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../contracts/canonical-json.js';
 import type { Envelope } from '../contracts/envelope.js';
 import { type Database, statement, type Statement, type Tx } from '../database/database.js';
+import { keepDays, type Retention } from '../runtime/retention.js';
 
 /**
  * The inbox: one row per command a service has processed, written once, in the same transaction as the
@@ -31,21 +33,12 @@ export function inboxHashMigration(schema: string) {
   };
 }
 
+/** How long the inbox keeps a processed command (INBOX_RETENTION_DAYS), for the retention sweeper. */
+export const inboxRetention = (schema: string, days: number): Retention => ({ what: 'inbox', table: `"${schema}"."inbox"`, column: 'processed_at', keepSeconds: keepDays(days) });
+
 /** A command's body as the inbox remembers it: the same for every copy of one command, however its keys came ordered. */
 export function bodyHashOf(command: Pick<Envelope, 'type' | 'payload'>): string {
   return createHash('sha256').update(command.type).update('\n').update(canonicalJson(command.payload)).digest('base64url').slice(0, 32);
-}
-
-/** JSON with object keys sorted: PostgreSQL's jsonb reorders keys, so a command rebuilt from stored state may list them otherwise. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 /** What the inbox holds of a command processed before: the reply it gave, and its body's hash (null for rows older than hashes). */

@@ -11,6 +11,7 @@ import { Database } from '../database/database.js';
 import { DeliveryCounter } from '../messaging/deliveries.js';
 import { Broker } from './broker.js';
 import { HealthController } from './health.controller.js';
+import { keepDays, type Retention, RetentionSweeper } from './retention.js';
 
 export interface CoreOptions {
   /** Process name: logs, broker connection name. */
@@ -21,6 +22,8 @@ export interface CoreOptions {
   schema: string;
   entities: EntitySchema<any, any>[];
   migrations: MigrationObject[];
+  /** Rows of this process's own that are kept only for a while (its delivery counts are added here). */
+  retention?: Retention[];
 }
 
 /**
@@ -64,6 +67,17 @@ export class SagaflowCoreModule {
       providers: [
         { provide: Broker, useFactory: (db: Database) => new Broker(env, name, logger, new DeliveryCounter(db, schema)), inject: [Database] },
         { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger) },
+        {
+          provide: RetentionSweeper,
+          useFactory: (db: Database) =>
+            new RetentionSweeper(
+              db,
+              logger,
+              [...(options.retention ?? []), { what: 'delivery counts', table: `"${schema}"."delivery"`, column: 'last_at', keepSeconds: keepDays(env.INBOX_RETENTION_DAYS) }],
+              env.RETENTION_SWEEP_INTERVAL_MS,
+            ),
+          inject: [Database],
+        },
       ],
       exports: [Broker, Database],
     };
