@@ -153,7 +153,7 @@ try {
     pass: settled.length === final.length,
     detail: settled.length === final.length ? 'ok' : `${final.length - settled.length} still pending, e.g. ${final.find((order) => order.status === 'PENDING')?.orderId}`,
   });
-  const deadLetters = await client.get('/console/dead-letters');
+  const deadLetters = await client.deadLetters();
   const unaccounted = deadLetters.filter((letter) => !letter.orderId);
   results.push({
     name: 'every dead letter accounted for (listed in the console with its saga)',

@@ -14,6 +14,9 @@ export const env = loadEnv(
     QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** How long an Idempotency-Key of POST /orders is remembered (and replayed). */
     IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
+    /** Past this many messages in a .dlq (or sagaflow.unroutable), the orchestrator logs an error on every check until they are handled. */
+    DEAD_LETTER_ALERT_DEPTH: z.coerce.number().int().min(1).default(1_000),
+    DEAD_LETTER_CHECK_MS: z.coerce.number().int().min(100).default(60_000),
     /** Days the history of a saga that ended COMPLETED or COMPENSATED is kept (the saga row, the order's record, stays); 0 keeps it for good. */
     SAGA_HISTORY_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(90),
   }),

@@ -1,8 +1,11 @@
 // The failed-saga console: what cannot be handled lands where a person can see it (the console and the
 // management UI's .dlq queues), understand it (saga, step, reason, attempts) and act on it (replay, discard,
 // retry, compensate) — every action recorded in the saga's history.
+import { randomUUID } from 'node:crypto';
 import { BrokerAdmin, eventually } from '../../shared/src/testkit/index.js';
-import { api, newCustomer, vhost } from './context.js';
+import { api, newCustomer, openSuiteChannel, vhost } from './context.js';
+
+const broker = openSuiteChannel();
 
 type DeadLetterRow = { messageId: string; sagaId: string; orderId: string; step: string; reason: string; attempts: number; queue: string; type: string };
 
@@ -10,7 +13,7 @@ const post = async (path: string, body: unknown) => {
   const response = await fetch(`${api.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as any };
 };
-const deadLettersOf = async (orderId: string) => (await api.get<DeadLetterRow[]>('/console/dead-letters')).filter((row) => row.orderId === orderId);
+const deadLettersOf = async (orderId: string) => (await api.deadLetters<DeadLetterRow>()).filter((row) => row.orderId === orderId);
 const tee = [{ sku: 'SKU-TEE', quantity: 1 }];
 
 describe('failed-saga console', () => {
@@ -101,5 +104,34 @@ describe('failed-saga console', () => {
     expect(stuck.saga.history.filter((event) => event.kind === 'command-sent' && event.messageType === 'order.cancel')).toHaveLength(3);
     const needsAttention = await api.get<{ orderId: string }[]>('/console/sagas?status=COMPENSATION_FAILED&limit=500');
     expect(needsAttention.map((row) => row.orderId)).toContain(refuses);
+  });
+
+  test('dead letters come a page at a time, headers only, with every parking queue’s depth; a bad cursor is 400', async () => {
+    const queue = 'notification.commands';
+    const ids = Array.from({ length: 7 }, () => randomUUID());
+    for (const messageId of ids) {
+      broker.channel.sendToQueue(queue, Buffer.from('{}'), { messageId, type: 'notification.send', contentType: 'text/plain', persistent: true });
+    }
+    const seen = () => api.deadLetters<DeadLetterRow>(`queue=${queue}.dlq`);
+    await eventually(async () => ((await seen()).filter((row) => ids.includes(row.messageId)).length === ids.length ? true : undefined), { what: 'the 7 letters listed' });
+
+    const pages: { deadLetters: Record<string, unknown>[]; nextCursor: string | null; depths: Record<string, number> }[] = [];
+    for (let cursor: string | null = ''; cursor !== null; cursor = pages[pages.length - 1].nextCursor) {
+      pages.push(await api.get(`/console/dead-letters?queue=${queue}.dlq&limit=3${cursor ? `&cursor=${cursor}` : ''}`));
+    }
+    const listed = pages.flatMap((page) => page.deadLetters);
+    expect(pages.every((page) => page.deadLetters.length <= 3)).toBe(true);
+    expect(listed.length).toBe(pages[0].depths[`${queue}.dlq`]);
+    expect(listed.filter((row) => ids.includes(String(row.messageId)))).toHaveLength(ids.length);
+    expect(new Set(listed.map((row) => row.messageId)).size).toBe(listed.length);
+    expect(listed.every((row) => !('content' in row) && !('body' in row))).toBe(true);
+    expect(Object.keys(pages[0].depths)).toEqual(expect.arrayContaining(['sagaflow.unroutable', 'payment.commands.dlq', 'orchestrator.replies.dlq']));
+
+    for (const cursor of ['nowhere:1', 'payment.commands.dlq:x', '%00']) {
+      const response = await fetch(`${api.baseUrl}/console/dead-letters?cursor=${cursor}`);
+      expect({ status: response.status, fields: ((await response.json()) as { errors: { field: string }[] }).errors.map((error) => error.field) }).toEqual({ status: 400, fields: ['cursor'] });
+    }
+    const discarded = await post('/console/dead-letters/discard', { messageIds: ids, reason: 'paging test' });
+    expect(discarded.body.notFound).toEqual([]);
   });
 });

@@ -219,7 +219,7 @@ describe('AMQP: a bad message goes to the .dlq at once, with the reason', () => 
     broker.channel.sendToQueue(QUEUES.commandsOf('order'), Buffer.from('{}'), properties);
     const messageId = String(properties.messageId);
     const listed = await eventually(
-      async () => (await api.get<{ messageId: string; sagaId: string | null }[]>('/console/dead-letters')).find((letter) => letter.messageId === messageId),
+      async () => (await api.deadLetters<{ messageId: string; sagaId: string | null }>()).find((letter) => letter.messageId === messageId),
       { what: 'the letter in the console' },
     );
     expect(listed.sagaId).toBeNull();

@@ -1,7 +1,10 @@
-// Retention: the inbox, delivery counts, expired idempotency keys and the history of sagas that ended for
+// Bounds: the inbox, delivery counts, expired idempotency keys and the history of sagas that ended for
 // good are deleted by each process's sweeper once they are older than configured; the order itself stays
-// readable, and the history of a saga that still needs a person (FAILED) is kept.
+// readable, and the history of a saga that still needs a person (FAILED) is kept. Dead letters are never
+// bounded by dropping: a .dlq past its alert depth is reported at error level instead.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { eventually, query } from '../../shared/src/testkit/index.js';
 import { newCustomer } from './context.js';
 import { startSuiteSystem, type SuiteSystem } from './suite-system.js';
@@ -12,7 +15,13 @@ const SERVICES = ['order', 'inventory', 'payment', 'notification'];
 
 let suite: SuiteSystem;
 beforeAll(async () => {
-  suite = await startSuiteSystem('retention', { INBOX_RETENTION_DAYS: keepDays, SAGA_HISTORY_RETENTION_DAYS: keepDays, RETENTION_SWEEP_INTERVAL_MS: '500' });
+  suite = await startSuiteSystem('retention', {
+    INBOX_RETENTION_DAYS: keepDays,
+    SAGA_HISTORY_RETENTION_DAYS: keepDays,
+    RETENTION_SWEEP_INTERVAL_MS: '500',
+    DEAD_LETTER_ALERT_DEPTH: '2',
+    DEAD_LETTER_CHECK_MS: '200',
+  });
 }, 120_000);
 afterAll(async () => {
   await suite?.dispose();
@@ -58,3 +67,19 @@ test(`rows older than ${KEEP_SECONDS} s are swept; the order stays, and a FAILED
   const order = await client.order(orderId);
   expect(order).toMatchObject({ orderId, status: 'CONFIRMED', saga: { id: sagaId, history: [] } });
 }, 90_000);
+
+test('a .dlq past its alert depth is named at error level, and nothing in it is dropped', async () => {
+  const queue = 'payment.commands';
+  for (let i = 0; i < 3; i++) suite.channel.sendToQueue(queue, Buffer.from('{}'), { messageId: randomUUID(), type: 'payment.charge', contentType: 'text/plain' });
+  const alert = await eventually(
+    async () =>
+      readFileSync(join(suite.isolated.logDir, 'orchestrator.log'), 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('dead letters piling up'))
+        .map((line) => JSON.parse(line) as { level: number; queues: Record<string, number> })
+        .find((entry) => entry.queues[`${queue}.dlq`] >= 3),
+    { what: 'the alert in the orchestrator log' },
+  );
+  expect(alert.level).toBe(50); // error
+  expect((await suite.channel.checkQueue(`${queue}.dlq`)).messageCount).toBe(3);
+});

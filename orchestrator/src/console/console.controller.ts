@@ -1,5 +1,5 @@
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import { BadRequestException, Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import { Id, isId, type SagaStatus, Text } from '@sagaflow/shared';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
@@ -8,7 +8,7 @@ import { SagaRuntime } from '../saga-engine/saga-runtime.js';
 import { NotAllowedError } from '../saga-engine/saga-state.js';
 import { Saga } from '../saga-engine/saga.entities.js';
 import { toOrderView } from '../orders/order.view.js';
-import { DeadLetters } from './dead-letters.js';
+import { DEAD_LETTER_QUEUES, DeadLetters } from './dead-letters.js';
 
 /** Dead letters are named by their message id as it came: any printable text, since malformed ones land there too. */
 const MessageIds = z.array(Text(255)).min(1).max(1000);
@@ -17,6 +17,19 @@ const Discard = z.strictObject({ messageIds: MessageIds, reason: Text(500) });
 const Note = z.strictObject({ reason: Text(500) });
 /** Ten years: the longest a saga can sensibly have been stuck or running. */
 const MAX_AGE_SECONDS = 10 * 365 * 24 * 3600;
+const DeadLetterQueue = z.enum(DEAD_LETTER_QUEUES as [string, ...string[]]);
+const DeadLetterQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  /** Where the page starts, as the last page's `nextCursor` gave it: `<queue>:<position>`. */
+  cursor: z
+    .string()
+    .regex(/^[a-z.]{1,100}:\d{1,9}$/, 'must be a nextCursor as a page gave it')
+    .transform((cursor) => ({ queue: cursor.slice(0, cursor.lastIndexOf(':')), position: Number(cursor.slice(cursor.lastIndexOf(':') + 1)) }))
+    .refine((cursor) => DEAD_LETTER_QUEUES.includes(cursor.queue), 'names no dead-letter queue')
+    .optional(),
+  /** One .dlq only. */
+  queue: DeadLetterQueue.optional(),
+});
 const SagaQuery = z.strictObject({
   status: z.enum(['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED']).optional(),
   /** Not finished, and no progress for this long. */
@@ -41,11 +54,13 @@ export class ConsoleController {
     private readonly orm: MikroORM,
   ) {}
 
+  /** A page of dead letters (headers, never bodies) with their sagas, and every parking queue's depth. */
   @Get('dead-letters')
-  async listDeadLetters() {
-    const letters = await this.deadLetters.list();
-    const sagas = await this.sagasById(letters.map((letter) => letter.sagaId));
-    return letters.map((letter) => {
+  async listDeadLetters(@Query(new ZodPipe(DeadLetterQuery)) query: z.infer<typeof DeadLetterQuery>) {
+    if (query.queue && query.cursor && query.cursor.queue !== query.queue) throw new BadRequestException(`cursor is for ${query.cursor.queue}, not ${query.queue}`);
+    const page = await this.deadLetters.page(query.limit, query.cursor, query.queue);
+    const sagas = await this.sagasById(page.deadLetters.map((letter) => letter.sagaId));
+    const deadLetters = page.deadLetters.map((letter) => {
       const saga = letter.sagaId ? sagas.get(letter.sagaId) : undefined;
       return {
         ...letter,
@@ -54,6 +69,7 @@ export class ConsoleController {
         sagaStatus: saga?.status ?? null,
       };
     });
+    return { ...page, deadLetters };
   }
 
   @Post('dead-letters/replay')

@@ -1,6 +1,7 @@
+import type { OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
 import { Broker, buildTopology, counterHeader, HEADERS, isId } from '@sagaflow/shared';
-import { env } from '../config.js';
+import { env, logger } from '../config.js';
 
 /** A dead letter as the console shows it. */
 export interface DeadLetter {
@@ -18,9 +19,17 @@ export interface DeadLetter {
   deadLetteredAt: string | null;
 }
 
-const DEAD_LETTER_QUEUES = buildTopology(env.QUEUE_TYPE)
-  .queues.filter((queue) => queue.role === 'dead-letter')
-  .map((queue) => queue.name);
+const TOPOLOGY = buildTopology(env.QUEUE_TYPE);
+export const DEAD_LETTER_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter').map((queue) => queue.name);
+/** Where nothing is dropped: the dead-letter queues and the unroutable queue, whose depths are watched. */
+const PARKING_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter' || queue.role === 'unroutable').map((queue) => queue.name);
+
+/** A page of dead letters: where the next one starts (`<queue>:<position>`), and every parking queue's depth. */
+export interface DeadLetterPage {
+  deadLetters: DeadLetter[];
+  nextCursor: string | null;
+  depths: Record<string, number>;
+}
 
 /** Headers that describe the dead-lettering, dropped when the message is replayed. */
 const DEAD_LETTER_HEADERS: string[] = [
@@ -46,20 +55,77 @@ const DEAD_LETTER_HEADERS: string[] = [
  * original queue, waits for the broker's confirm, and only then removes it from the `.dlq`: nothing is lost,
  * and a replay repeated finds nothing left to send (the participant's inbox would dedupe it anyway).
  * Operations run one at a time.
+ *
+ * The queues have no length limit: a full `.dlq` would refuse or drop what comes next. Instead their depths
+ * are watched, and past DEAD_LETTER_ALERT_DEPTH the orchestrator says so at error level until they are handled.
  */
-export class DeadLetters {
+export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdown {
   private queue: Promise<unknown> = Promise.resolve();
+  private watch?: NodeJS.Timeout;
 
   constructor(private readonly broker: Broker) {}
 
-  list(): Promise<DeadLetter[]> {
-    return this.exclusively(async (channel) => (await this.takeAll(channel)).map(view));
+  onApplicationBootstrap(): void {
+    this.watch = setInterval(() => void this.checkDepths(), env.DEAD_LETTER_CHECK_MS).unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.watch);
+  }
+
+  /**
+   * Up to `limit` dead letters from `cursor` on (or the first), headers only. Reads each queue in order only
+   * as far as the page's end, never the whole backlog; `queue` keeps to one `.dlq`.
+   */
+  page(limit: number, cursor?: { queue: string; position: number }, only?: string): Promise<DeadLetterPage> {
+    return this.exclusively(async (channel) => {
+      const depths = await this.depthsOn(channel);
+      const queues = only ? [only] : DEAD_LETTER_QUEUES;
+      const deadLetters: DeadLetter[] = [];
+      let index = Math.max(0, cursor ? queues.indexOf(cursor.queue) : 0);
+      let skip = cursor && queues[index] === cursor.queue ? cursor.position : 0;
+      for (; index < queues.length; index++, skip = 0) {
+        const queue = queues[index];
+        let position = 0;
+        while (deadLetters.length < limit) {
+          const message = await channel.get(queue, { noAck: false });
+          if (!message) break;
+          if (position++ >= skip) deadLetters.push(view(Object.assign(message, { queue })));
+        }
+        if (deadLetters.length < limit) continue;
+        // A full page: the next starts later in this queue, or at the next queue that holds any.
+        const later = position < depths[queue] ? queue : queues.slice(index + 1).find((candidate) => depths[candidate] > 0);
+        return { deadLetters, nextCursor: later ? `${later}:${later === queue ? position : 0}` : null, depths };
+      }
+      return { deadLetters, nextCursor: null, depths };
+    });
+  }
+
+  /** How many messages wait in each `.dlq` and in the unroutable queue (no message is read). */
+  depths(): Promise<Record<string, number>> {
+    return this.exclusively((channel) => this.depthsOn(channel));
+  }
+
+  private async depthsOn(channel: ConfirmChannel): Promise<Record<string, number>> {
+    const depths: Record<string, number> = {};
+    for (const queue of PARKING_QUEUES) depths[queue] = (await channel.checkQueue(queue)).messageCount;
+    return depths;
+  }
+
+  /** Loud, not lossy: queues past the alert depth are named at error level on every check until handled. */
+  private async checkDepths(): Promise<void> {
+    try {
+      const over = Object.entries(await this.depths()).filter(([, depth]) => depth >= env.DEAD_LETTER_ALERT_DEPTH);
+      if (over.length) logger.error({ queues: Object.fromEntries(over), alertDepth: env.DEAD_LETTER_ALERT_DEPTH }, 'dead letters piling up: handle them in the console');
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'dead-letter depth check failed; will retry');
+    }
   }
 
   /** Sends the chosen dead letters (all of them when `messageIds` is 'all') back to their original queue. */
   replay(messageIds: string[] | 'all'): Promise<{ replayed: DeadLetter[]; notFound: string[] }> {
     return this.exclusively(async (channel) => {
-      const { chosen, notFound } = choose(await this.takeAll(channel), messageIds);
+      const { chosen, notFound } = choose(await this.take(channel, messageIds), messageIds);
       const returned = new Set<string>();
       channel.on('return', (message) => returned.add(String(message.properties.messageId)));
       for (const message of chosen) {
@@ -88,17 +154,21 @@ export class DeadLetters {
   /** Removes the chosen dead letters for good. */
   discard(messageIds: string[]): Promise<{ discarded: DeadLetter[]; notFound: string[] }> {
     return this.exclusively(async (channel) => {
-      const { chosen, notFound } = choose(await this.takeAll(channel), messageIds);
+      const { chosen, notFound } = choose(await this.take(channel, messageIds), messageIds);
       for (const message of chosen) channel.ack(message);
       return { discarded: chosen.map(view), notFound };
     });
   }
 
-  private async takeAll(channel: ConfirmChannel): Promise<(GetMessage & { queue: string })[]> {
+  /** Takes dead letters (on this channel, unacked) until every one asked for is in hand, or all of them for 'all'. */
+  private async take(channel: ConfirmChannel, messageIds: string[] | 'all'): Promise<(GetMessage & { queue: string })[]> {
     const taken: (GetMessage & { queue: string })[] = [];
+    const missing = new Set(messageIds === 'all' ? [] : messageIds);
     for (const queue of DEAD_LETTER_QUEUES) {
       for (let message = await channel.get(queue, { noAck: false }); message; message = await channel.get(queue, { noAck: false })) {
         taken.push(Object.assign(message, { queue }));
+        missing.delete(String(message.properties.messageId));
+        if (messageIds !== 'all' && missing.size === 0) return taken;
       }
     }
     return taken;

@@ -89,6 +89,17 @@ export class SagaflowClient {
     return this.get(`/notifications?orderId=${orderId}`);
   }
 
+  /** Every dead letter in the console, page by page (`query` narrows it, e.g. `queue=inventory.commands.dlq`). */
+  async deadLetters<T = Record<string, unknown>>(query = ''): Promise<T[]> {
+    const letters: T[] = [];
+    for (let cursor: string | null = ''; cursor !== null; ) {
+      const page: { deadLetters: T[]; nextCursor: string | null } = await this.get(`/console/dead-letters?limit=500${query ? `&${query}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      letters.push(...page.deadLetters);
+      cursor = page.nextCursor;
+    }
+    return letters;
+  }
+
   async get<T>(path: string): Promise<T> {
     const response = await fetch(this.baseUrl + path);
     if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
