@@ -6,7 +6,8 @@
 //   options: --levels list (1,16,64,256)  --secs per level (15)  --warmup s (3)  --decline share (0.1)
 //            --instances N: N of each process, side by side (1)  --no-bare: skip the reference
 //            --bare-modes multi,single: which layouts of the reference to run (both; multi is the headline)
-//            --target URL --database URL: drive a system already running instead of starting one
+//            --target URL --database URL [--token KEY]: drive a system already running instead of starting one
+//            (KEY: a client API key or JWT of that system)
 //            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
@@ -40,6 +41,7 @@ const { values: options } = parseArgs({
     'bare-modes': { type: 'string', default: 'multi,single' },
     'bare-dir': { type: 'string' },
     target: { type: 'string' },
+    token: { type: 'string' },
     database: { type: 'string' },
     out: { type: 'string', default: 'bench-results' },
     'log-level': { type: 'string', default: 'info' },
@@ -83,7 +85,7 @@ const ratio = (ours, reference) => (Number.isFinite(ours / reference) ? `${(ours
 async function startSystem() {
   if (options.target) {
     if (!options.database) throw new Error('--target needs --database (the orchestrator database, for LISTEN and timestamps)');
-    return { url: options.target, databaseUrl: options.database, pids: () => [], dispose: async () => {} };
+    return { url: options.target, token: options.token, databaseUrl: options.database, pids: () => [], dispose: async () => {} };
   }
   const seedFile = join(mkdtempSync(join(tmpdir(), 'sagaflow-bench-')), 'catalog.json');
   writeFileSync(seedFile, JSON.stringify(SKUS.map((sku) => ({ sku, name: sku, price: 500, currency: 'EUR', available: 1_000_000_000 }))));
@@ -99,6 +101,7 @@ async function startSystem() {
   return {
     url: started.system.url(),
     urls: started.system.urls(),
+    token: started.apiKeys.client,
     databaseUrl: started.environment.databaseUrl,
     pids: () => started.system.pids(),
     dispose: () => started.dispose(),
@@ -127,9 +130,10 @@ function endWatcher(client) {
 // The driver shares the two cores with what it measures: node:http on kept-alive sockets costs it a
 // fraction of fetch's CPU per request. An agent per level: a socket kept from an earlier level's system
 // could meet a new system on the same port and be reset.
-function post(agent, url, body) {
+function post(agent, url, body, token) {
+  const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(token ? { authorization: `Bearer ${token}` } : {}) };
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+    const request = http.request(url, { method: 'POST', agent, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk) => (text += chunk));
@@ -153,7 +157,7 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
         items: [{ sku: SKUS[Math.floor(random() * SKUS.length)], quantity: 1 }],
         paymentMethod: random() < DECLINE ? 'tok_chargeDeclined' : 'tok_visa',
       };
-      const response = await post(agent, `${url}/orders`, JSON.stringify(body)).catch((error) => ({ status: 0, text: error.message }));
+      const response = await post(agent, `${url}/orders`, JSON.stringify(body), system.token).catch((error) => ({ status: 0, text: error.message }));
       if (response.status !== 202) {
         if (failures++ === 0) log(`C=${concurrency}: a POST failed (${response.status || 'no answer'}: ${response.text.slice(0, 200)}); failures are counted as refusedPosts`);
         await sleep(100);

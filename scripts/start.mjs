@@ -1,6 +1,7 @@
 // `npm start`: the whole system in one command — checks RabbitMQ and PostgreSQL, creates the database,
 // then starts the orchestrator and the four services (each applies its migrations; inventory seeds the
 // catalog) and stays in the foreground. Ctrl-C stops everything gracefully.
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BaseEnv } from '../shared/dist/config/env.js';
 import { ensureDatabase, SagaflowSystem } from '../shared/dist/launcher/index.js';
@@ -15,9 +16,18 @@ try {
   process.exit(1);
 }
 
+// No API keys and no JWT issuer configured: a key per role for this run, printed below, so the quick start stays two commands.
+const generatedKeys =
+  process.env.API_KEYS || process.env.JWT_JWKS_URL ? null : { operator: randomBytes(24).toString('base64url'), client: randomBytes(24).toString('base64url') };
+
 const system = new SagaflowSystem({
   rootDir: fileURLToPath(new URL('..', import.meta.url)),
-  env: { ...process.env, AMQP_URL: env.AMQP_URL, DATABASE_URL: env.DATABASE_URL },
+  env: {
+    ...process.env,
+    AMQP_URL: env.AMQP_URL,
+    DATABASE_URL: env.DATABASE_URL,
+    ...(generatedKeys ? { API_KEYS: `operator:${generatedKeys.operator},client:${generatedKeys.client}` } : {}),
+  },
   output: 'console',
   // Like a supervisor: a process that crashes is started again.
   restartCrashed: true,
@@ -41,9 +51,17 @@ try {
   await system.stop();
   process.exit(1);
 }
+const keys = generatedKeys
+  ? `
+  API keys (this run only; set API_KEYS to choose your own):
+    operator  ${generatedKeys.operator}
+    client    ${generatedKeys.client}
+  e.g. curl -H 'Authorization: Bearer ${generatedKeys.operator}' ${system.url('orchestrator')}/orders
+`
+  : '';
 console.log(`
 Sagaflow is up.
   Orders API        ${system.url('orchestrator')}   (POST /orders, GET /orders/:id, GET /inventory, GET /health)
   RabbitMQ UI       http://localhost:15672   (queues: *.commands, orchestrator.replies, *.dlq)
-Press Ctrl-C to stop.
+${keys}Press Ctrl-C to stop.
 `);

@@ -26,5 +26,8 @@ export default async function globalSetup() {
     SAGAFLOW_AMQP_URL: isolated.environment.amqpUrl,
     SAGAFLOW_DATABASE_URL: isolated.environment.databaseUrl,
     SAGAFLOW_LOG_DIR: isolated.logDir,
+    SAGAFLOW_API_KEYS: `operator:${isolated.apiKeys.operator},client:${isolated.apiKeys.client}`,
+    SAGAFLOW_OPERATOR_KEY: isolated.apiKeys.operator,
+    SAGAFLOW_CLIENT_KEY: isolated.apiKeys.client,
   });
 }

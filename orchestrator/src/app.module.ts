@@ -1,8 +1,11 @@
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { Broker, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
 import { ConsoleController } from './console/console.controller.js';
 import { DeadLetters } from './console/dead-letters.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { Authenticator } from './auth/authenticator.js';
 import { env, logger } from './config.js';
 import { migrations } from './migrations/index.js';
 import { IDEMPOTENCY_KEY_RETENTION } from './orders/idempotency-keys.js';
@@ -30,6 +33,17 @@ import { historyRetention } from './saga-engine/saga-repository.js';
   ],
   controllers: [OrdersController, ReadController, ConsoleController],
   providers: [
+    {
+      provide: Authenticator,
+      useFactory: () =>
+        new Authenticator({
+          apiKeys: env.API_KEYS,
+          jwt: env.JWT_JWKS_URL
+            ? { jwksUrl: env.JWT_JWKS_URL, issuer: env.JWT_ISSUER!, audience: env.JWT_AUDIENCE!, rolesClaim: env.JWT_ROLES_CLAIM, customerClaim: env.JWT_CUSTOMER_CLAIM }
+            : undefined,
+        }),
+    },
+    { provide: APP_GUARD, useClass: AuthGuard },
     SagaRuntime,
     PlaceOrderHandler,
     GetOrderHandler,

@@ -1,8 +1,30 @@
 import { BaseEnv, createLogger, loadEnv } from '@sagaflow/shared';
 import { z } from 'zod';
 
+/** `role:key` pairs, comma-separated: `operator:k1,client:k2`. A key is 16–256 printable characters without spaces or commas. */
+const ApiKeys = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((pair) => pair.trim())
+      .filter(Boolean)
+      .map((pair) => ({ role: pair.slice(0, pair.indexOf(':')), key: pair.slice(pair.indexOf(':') + 1) })),
+  )
+  .pipe(z.array(z.object({ role: z.enum(['client', 'operator'], 'each pair must be role:key, the role client or operator'), key: z.string().regex(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'a key must be 16 to 256 printable characters without spaces or commas') })).min(1));
+
 export const env = loadEnv(
   BaseEnv.extend({
+    /** Static API keys (local use, tests, trusted backends); see README, Security. */
+    API_KEYS: ApiKeys.optional(),
+    /** JWTs: verified against the issuer's JWKS; issuer and audience must match. */
+    JWT_JWKS_URL: z.url().optional(),
+    JWT_ISSUER: z.string().min(1).optional(),
+    JWT_AUDIENCE: z.string().min(1).optional(),
+    /** Where a token's roles are (a dot path such as `realm_access.roles`): a list or a space-separated string holding `client` or `operator`. */
+    JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
+    /** Set (e.g. `sub`): a client's token acts only for the customer this claim names. Unset: clients act for any customer. */
+    JWT_CUSTOMER_CLAIM: z.string().min(1).optional(),
     PORT: z.coerce.number().int().default(3000),
     /** The order saga's timers (see order-saga.definition.ts): reply timeout, resends, whole-saga deadline. */
     STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
@@ -19,6 +41,13 @@ export const env = loadEnv(
     DEAD_LETTER_CHECK_MS: z.coerce.number().int().min(100).default(60_000),
     /** Days the history of a saga that ended COMPLETED or COMPENSATED is kept (the saga row, the order's record, stays); 0 keeps it for good. */
     SAGA_HISTORY_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(90),
+  }).superRefine((env, context) => {
+    if (env.JWT_JWKS_URL && !(env.JWT_ISSUER && env.JWT_AUDIENCE)) {
+      context.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE' });
+    }
+    if (!env.API_KEYS && !env.JWT_JWKS_URL) {
+      context.addIssue({ code: 'custom', path: ['API_KEYS'], message: 'set API_KEYS (role:key pairs) or JWT_JWKS_URL: the API admits nobody without one (npm start makes keys)' });
+    }
   }),
 );
 export const logger = createLogger('orchestrator', env.LOG_LEVEL);

@@ -20,4 +20,5 @@ export * from './runtime/broker.js';
 export * from './runtime/bootstrap.js';
 export * from './runtime/core.module.js';
 export * from './runtime/preflight.js';
+export * from './runtime/public.js';
 export * from './runtime/retention.js';

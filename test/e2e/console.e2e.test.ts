@@ -10,7 +10,7 @@ const broker = openSuiteChannel();
 type DeadLetterRow = { messageId: string; sagaId: string; orderId: string; step: string; reason: string; attempts: number; queue: string; type: string };
 
 const post = async (path: string, body: unknown) => {
-  const response = await fetch(`${api.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await api.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as any };
 };
 const deadLettersOf = async (orderId: string) => (await api.deadLetters<DeadLetterRow>()).filter((row) => row.orderId === orderId);
@@ -108,7 +108,7 @@ describe('failed-saga console', () => {
 
   test('dead letters come a page at a time, headers only, with every parking queue’s depth; a bad cursor is 400', async () => {
     const queue = 'notification.commands';
-    const ids = Array.from({ length: 7 }, () => randomUUID());
+    const ids: string[] = Array.from({ length: 7 }, () => randomUUID());
     for (const messageId of ids) {
       broker.channel.sendToQueue(queue, Buffer.from('{}'), { messageId, type: 'notification.send', contentType: 'text/plain', persistent: true });
     }
@@ -128,7 +128,7 @@ describe('failed-saga console', () => {
     expect(Object.keys(pages[0].depths)).toEqual(expect.arrayContaining(['sagaflow.unroutable', 'payment.commands.dlq', 'orchestrator.replies.dlq']));
 
     for (const cursor of ['nowhere:1', 'payment.commands.dlq:x', '%00']) {
-      const response = await fetch(`${api.baseUrl}/console/dead-letters?cursor=${cursor}`);
+      const response = await api.fetch(`/console/dead-letters?cursor=${cursor}`);
       expect({ status: response.status, fields: ((await response.json()) as { errors: { field: string }[] }).errors.map((error) => error.field) }).toEqual({ status: 400, fields: ['cursor'] });
     }
     const discarded = await post('/console/dead-letters/discard', { messageIds: ids, reason: 'paging test' });

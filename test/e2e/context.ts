@@ -3,7 +3,9 @@ import { eventually, SagaflowClient } from '../../shared/src/testkit/index.js';
 import { QUEUES } from '../../shared/src/topology/topology.js';
 
 /** What global-setup.ts started, as the e2e tests see it. */
-export const api = new SagaflowClient(required('SAGAFLOW_URL'));
+/** The API as an operator (who may do everything); `api.as(clientKey)` for the client role. */
+export const api = new SagaflowClient(required('SAGAFLOW_URL'), required('SAGAFLOW_OPERATOR_KEY'));
+export const clientKey = required('SAGAFLOW_CLIENT_KEY');
 export const vhost = required('SAGAFLOW_VHOST');
 export const amqpUrl = required('SAGAFLOW_AMQP_URL');
 

@@ -16,7 +16,7 @@ beforeAll(async () => {
   throughDatabase.port = String(await databaseProxy.start());
   system = new SagaflowSystem({
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
-    env: { AMQP_URL: throughBroker.toString(), DATABASE_URL: throughDatabase.toString() },
+    env: { AMQP_URL: throughBroker.toString(), DATABASE_URL: throughDatabase.toString(), API_KEYS: process.env.SAGAFLOW_API_KEYS },
     ports: { orchestrator: await freePort() },
     output: { logDir: `${process.env.SAGAFLOW_LOG_DIR}/health-test` },
   });
@@ -67,7 +67,7 @@ describe('an orchestrator started without FAULT_INJECTION', () => {
   test('refuses an order that carries a fault plan, saying how to enable them', async () => {
     const response = await fetch(`${system.url('orchestrator')}/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.SAGAFLOW_OPERATOR_KEY}` },
       body: JSON.stringify({ customerId: 'c', items: [{ sku: 'SKU-TEE', quantity: 1 }], paymentMethod: 'tok_visa', faults: { 'payment.charge': { error: 1 } } }),
     });
     expect(response.status).toBe(400);

@@ -16,7 +16,7 @@ const order = (overrides: Record<string, unknown> = {}) => ({ customerId: newCus
 
 /** Sends JSON text as it is (so that escapes like \ud800 reach the server unchanged). */
 const postText = (path: string, text: string, headers: Record<string, string> = {}) =>
-  fetch(`${api.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+  api.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
 
 async function expectBadRequest(response: Response, field: string): Promise<void> {
   const body = (await response.json()) as { statusCode: number; errors?: { field: string; message: string }[] };
@@ -76,7 +76,7 @@ describe('HTTP: a bad value is 400 naming the field', () => {
     ['/console/sagas?limit=100000', 'limit'],
     ['/console/sagas?status=%00', 'status'],
   ])('GET %s', async (path, field) => {
-    await expectBadRequest(await fetch(`${api.baseUrl}${path}`), field);
+    await expectBadRequest(await api.fetch(path), field);
   });
 
   test.each([

@@ -2,7 +2,7 @@
 import { api, newCustomer } from './context.js';
 
 const post = (body: unknown) =>
-  fetch(`${api.baseUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  api.fetch(`/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('HTTP API', () => {
   test('POST /orders with bad input is 400 naming each bad field, and starts nothing', async () => {
@@ -34,20 +34,20 @@ describe('HTTP API', () => {
   });
 
   test('GET /orders/:id of an unknown order is 404, and of something that is not an order id 400', async () => {
-    expect((await fetch(`${api.baseUrl}/orders/01a1fffc-0000-7000-8000-000000000000`)).status).toBe(404);
-    expect((await fetch(`${api.baseUrl}/orders/not-an-id`)).status).toBe(400);
+    expect((await api.fetch(`/orders/01a1fffc-0000-7000-8000-000000000000`)).status).toBe(404);
+    expect((await api.fetch(`/orders/not-an-id`)).status).toBe(400);
   });
 
   test('GET /inventory lists the catalog with prices in minor units; an unknown SKU is 404', async () => {
     const catalog = await api.catalog();
     expect(catalog.map((item) => item.sku)).toEqual(expect.arrayContaining(['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE']));
     for (const item of catalog) expect(Number.isInteger(item.price)).toBe(true);
-    expect((await fetch(`${api.baseUrl}/inventory/SKU-NOSUCH`)).status).toBe(404);
+    expect((await api.fetch(`/inventory/SKU-NOSUCH`)).status).toBe(404);
   });
 
   test('GET /payments needs a valid orderId', async () => {
-    expect((await fetch(`${api.baseUrl}/payments`)).status).toBe(400);
-    expect((await fetch(`${api.baseUrl}/payments?orderId=nope`)).status).toBe(400);
+    expect((await api.fetch(`/payments`)).status).toBe(400);
+    expect((await api.fetch(`/payments?orderId=nope`)).status).toBe(400);
   });
 
   test('GET /orders pages newest first with a cursor, and filters by status', async () => {
@@ -65,11 +65,11 @@ describe('HTTP API', () => {
 
     const confirmed = await api.get<{ orders: { status: string }[] }>('/orders?status=CONFIRMED&limit=100');
     expect(confirmed.orders.every((order) => order.status === 'CONFIRMED')).toBe(true);
-    expect((await fetch(`${api.baseUrl}/orders?status=LOST`)).status).toBe(400);
+    expect((await api.fetch(`/orders?status=LOST`)).status).toBe(400);
   });
 
   test('GET /health is 200 naming what it checked', async () => {
-    const response = await fetch(`${api.baseUrl}/health`);
+    const response = await api.fetch(`/health`);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ status: 'ok', info: { postgresql: { status: 'up' }, rabbitmq: { status: 'up' } } });
   });

@@ -18,7 +18,7 @@ const orderFor = (customerId: string): Order => ({ customerId, items: [{ sku: 'S
 
 /** POST /orders with the headers the test kit's client does not show (Idempotent-Replayed). */
 async function post(body: unknown, key?: string) {
-  const response = await fetch(`${api.baseUrl}/orders`, {
+  const response = await api.fetch('/orders', {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
     body: JSON.stringify(body),

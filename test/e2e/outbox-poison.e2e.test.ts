@@ -65,7 +65,7 @@ test(`one poison row first and ${GOOD} good rows behind it: all ${GOOD} are publ
   expect(poison.saga.history).toContainEqual(expect.objectContaining({ kind: 'command-set-aside', step: 'create-order', detail: expect.stringContaining('correlation id') }));
   expect(poison.status).toBe('PENDING');
 
-  const listed = await fetch(`${client.baseUrl}/console/sagas?setAside=true`).then((response) => response.json() as Promise<{ saga: { id: string } }[]>);
+  const listed = await client.fetch('/console/sagas?setAside=true').then((response) => response.json() as Promise<{ saga: { id: string } }[]>);
   expect(listed.map((saga) => saga.saga.id)).toEqual([rows[0].id]);
 
   // Set aside, it waits for a person: no timer, so no poll sends it again.

@@ -2,6 +2,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { BadRequestException, Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
 import { Id, isId, type SagaStatus, Text } from '@sagaflow/shared';
 import { z } from 'zod';
+import { Caller, type Principal, RequireRole } from '../auth/principal.js';
 import { ZodPipe } from '../http/zod.pipe.js';
 import { SagaNotFoundError } from '../saga-engine/saga-engine.js';
 import { SagaRuntime } from '../saga-engine/saga-runtime.js';
@@ -46,6 +47,7 @@ const SagaQuery = z.strictObject({
  * (by status, stuck, running too long), and what a person may do about one (retry its step, compensate it).
  * Every action is recorded in the saga's history.
  */
+@RequireRole('operator')
 @Controller('console')
 export class ConsoleController {
   constructor(
@@ -73,19 +75,19 @@ export class ConsoleController {
   }
 
   @Post('dead-letters/replay')
-  async replay(@Body(new ZodPipe(Replay)) body: z.infer<typeof Replay>) {
+  async replay(@Body(new ZodPipe(Replay)) body: z.infer<typeof Replay>, @Caller() caller: Principal) {
     const result = await this.deadLetters.replay('all' in body ? 'all' : body.messageIds);
     for (const letter of result.replayed) {
-      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'replay', `dead letter ${letter.type} replayed to ${letter.originalQueue}`, letter.messageId);
+      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'replay', `dead letter ${letter.type} replayed to ${letter.originalQueue}`, caller.id, letter.messageId);
     }
     return result;
   }
 
   @Post('dead-letters/discard')
-  async discard(@Body(new ZodPipe(Discard)) body: z.infer<typeof Discard>) {
+  async discard(@Body(new ZodPipe(Discard)) body: z.infer<typeof Discard>, @Caller() caller: Principal) {
     const result = await this.deadLetters.discard(body.messageIds);
     for (const letter of result.discarded) {
-      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'discard', `dead letter ${letter.type} discarded: ${body.reason}`, letter.messageId);
+      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'discard', `dead letter ${letter.type} discarded: ${body.reason}`, caller.id, letter.messageId);
     }
     return result;
   }
@@ -108,18 +110,18 @@ export class ConsoleController {
   }
 
   @Post('sagas/:id/retry')
-  retry(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note.partial())) body: { reason?: string }) {
-    return this.operate(id, 'retry', body.reason ?? 'retried from the console');
+  retry(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note.partial())) body: { reason?: string }, @Caller() caller: Principal) {
+    return this.operate(id, 'retry', body.reason ?? 'retried from the console', caller);
   }
 
   @Post('sagas/:id/compensate')
-  compensate(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note)) body: z.infer<typeof Note>) {
-    return this.operate(id, 'compensate', body.reason);
+  compensate(@Param('id', new ZodPipe(Id)) id: string, @Body(new ZodPipe(Note)) body: z.infer<typeof Note>, @Caller() caller: Principal) {
+    return this.operate(id, 'compensate', body.reason, caller);
   }
 
-  private async operate(id: string, action: 'retry' | 'compensate', note: string) {
+  private async operate(id: string, action: 'retry' | 'compensate', note: string, caller: Principal) {
     try {
-      return toOrderView(await this.runtime.engine.operate(id, action, note));
+      return toOrderView(await this.runtime.engine.operate(id, action, note, caller.id));
     } catch (error) {
       if (error instanceof SagaNotFoundError) throw new NotFoundException(error.message);
       if (error instanceof NotAllowedError) throw new ConflictException(error.message);

@@ -30,6 +30,7 @@ export class ListOrders extends Query<{ orders: OrderView[]; nextCursor: string 
     readonly limit: number,
     /** The last order id of the previous page; pages go newest first. */
     readonly cursor: string | undefined,
+    readonly customerId?: string,
   ) {
     super();
   }
@@ -40,13 +41,14 @@ export class ListOrders extends Query<{ orders: OrderView[]; nextCursor: string 
 export class ListOrdersHandler implements IQueryHandler<ListOrders> {
   constructor(private readonly orm: MikroORM) {}
 
-  async execute({ status, limit, cursor }: ListOrders) {
+  async execute({ status, limit, cursor, customerId }: ListOrders) {
     const sagas = await this.orm.em.fork().find(
       Saga,
       {
         type: orderSaga.name,
         ...(status ? { status: { $in: SAGA_STATUSES_BY_ORDER_STATUS[status] } } : {}),
         ...(cursor ? { businessKey: { $lt: cursor } } : {}),
+        ...(customerId ? { state: { data: { customerId } } } : {}),
       },
       { orderBy: { businessKey: 'desc' }, limit: limit + 1 },
     );

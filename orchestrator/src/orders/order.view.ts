@@ -20,7 +20,7 @@ export interface OrderView {
     steps: StepState[];
     /** The awaited command, when it was set aside because it can never be published as it is (a person must act). */
     setAside: { step: string; commandType: string; messageId: string; reason: string; at: string } | null;
-    history?: { at: string; kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
+    history?: { at: string; kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null; actor: string | null }[];
   };
 }
 
@@ -64,6 +64,7 @@ export function toOrderView(saga: Saga, history?: SagaHistory[]): OrderView {
           messageType: event.messageType ?? null,
           outcome: event.outcome ?? null,
           detail: event.detail ?? null,
+          actor: event.actor ?? null,
         })),
       ),
     },

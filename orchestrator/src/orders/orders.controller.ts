@@ -1,15 +1,17 @@
-import { Body, Controller, Get, Headers, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, ForbiddenException, Get, Headers, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { CorrelationId, Id, OrderStatus } from '@sagaflow/shared';
+import { CorrelationId, Id, OrderStatus, Text } from '@sagaflow/shared';
 import type { Response } from 'express';
 import { z } from 'zod';
+import { actsFor, Caller, type Principal } from '../auth/principal.js';
 import { checkHeader, ZodPipe } from '../http/zod.pipe.js';
 import { IdempotencyKey } from './idempotency-keys.js';
 import { GetOrder, ListOrders } from './order-queries.js';
 import { PlaceOrder, PlaceOrderBody } from './place-order.js';
 
-const ListQuery = z.object({
+const ListQuery = z.strictObject({
   status: OrderStatus.optional(),
+  customerId: Text(100).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   /** The last order id of the previous page. */
   cursor: Id.optional(),
@@ -30,10 +32,12 @@ export class OrdersController {
   @HttpCode(202)
   async place(
     @Body(new ZodPipe(PlaceOrderBody)) body: PlaceOrderBody,
+    @Caller() caller: Principal,
     @Headers('x-correlation-id') correlationId: string | undefined,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ) {
+    if (!actsFor(caller, body.customerId)) throw new ForbiddenException(`this token acts for customer ${caller.customerId} only`);
     const { order, replayed } = await this.commands.execute(
       new PlaceOrder(body, checkHeader('X-Correlation-Id', CorrelationId, correlationId), checkHeader('Idempotency-Key', IdempotencyKey, idempotencyKey)),
     );
@@ -43,14 +47,17 @@ export class OrdersController {
   }
 
   @Get(':id')
-  async get(@Param('id', new ZodPipe(Id)) id: string) {
+  async get(@Param('id', new ZodPipe(Id)) id: string, @Caller() caller: Principal) {
     const order = await this.queries.execute(new GetOrder(id));
-    if (!order) throw new NotFoundException(`no order ${id}`);
+    // Another customer's order is as good as absent.
+    if (!order || !actsFor(caller, order.customerId)) throw new NotFoundException(`no order ${id}`);
     return order;
   }
 
+  /** Newest first; a token bound to a customer sees that customer's orders only. */
   @Get()
-  list(@Query(new ZodPipe(ListQuery)) query: z.infer<typeof ListQuery>) {
-    return this.queries.execute(new ListOrders(query.status, query.limit, query.cursor));
+  list(@Query(new ZodPipe(ListQuery)) query: z.infer<typeof ListQuery>, @Caller() caller: Principal) {
+    if (query.customerId && !actsFor(caller, query.customerId)) throw new ForbiddenException(`this token acts for customer ${caller.customerId} only`);
+    return this.queries.execute(new ListOrders(query.status, query.limit, query.cursor, caller.customerId ?? query.customerId));
   }
 }

@@ -1,5 +1,7 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
+import { actsFor, Caller, type Principal } from '../auth/principal.js';
+import { GetOrder } from '../orders/order-queries.js';
 import { Id, InventoryQueries, NotificationQueries, PaymentQueries, Sku } from '@sagaflow/shared';
 import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
@@ -7,7 +9,7 @@ import { AskService } from './ask-service.js';
 
 const ByOrder = z.strictObject({ orderId: Id });
 
-/** Read endpoints over the services' own data, so anyone can check the invariants from outside. */
+/** Read endpoints over the services' own data, so a client can check the invariants from outside. */
 @Controller()
 export class ReadController {
   constructor(private readonly queries: QueryBus) {}
@@ -26,12 +28,21 @@ export class ReadController {
 
   /** Charges and refunds of one order, amounts in minor units. */
   @Get('payments')
-  payments(@Query(new ZodPipe(ByOrder)) { orderId }: z.infer<typeof ByOrder>) {
+  async payments(@Query(new ZodPipe(ByOrder)) { orderId }: z.infer<typeof ByOrder>, @Caller() caller: Principal) {
+    await this.checkActsFor(caller, orderId);
     return this.queries.execute(AskService.for(PaymentQueries.forOrder, { orderId }));
   }
 
   @Get('notifications')
-  notifications(@Query(new ZodPipe(ByOrder)) { orderId }: z.infer<typeof ByOrder>) {
+  async notifications(@Query(new ZodPipe(ByOrder)) { orderId }: z.infer<typeof ByOrder>, @Caller() caller: Principal) {
+    await this.checkActsFor(caller, orderId);
     return this.queries.execute(AskService.for(NotificationQueries.forOrder, { orderId }));
+  }
+
+  /** A token bound to a customer reads that customer's orders only; another's order is as good as absent. */
+  private async checkActsFor(caller: Principal, orderId: string): Promise<void> {
+    if (caller.customerId === undefined) return;
+    const order = await this.queries.execute(new GetOrder(orderId));
+    if (!order || !actsFor(caller, order.customerId)) throw new NotFoundException(`no order ${orderId}`);
   }
 }

@@ -108,7 +108,7 @@ export class SagaEngine {
    * A person's action from the console: `retry` sends the awaited command again now (or re-runs a failed
    * step or undo); `compensate` undoes a saga still before its pivot. Recorded in the saga's history.
    */
-  async operate(sagaId: string, action: 'retry' | 'compensate', note: string): Promise<Saga> {
+  async operate(sagaId: string, action: 'retry' | 'compensate', note: string, actor: string): Promise<Saga> {
     this.cache.forget(sagaId);
     const saga = await this.repository.transaction(async (unit) => {
       const saga = await unit.lock(sagaId);
@@ -117,7 +117,7 @@ export class SagaEngine {
       const now = new Date();
       const transition =
         action === 'retry' ? retryNow(definition, saga.state, now, newMessageId()) : forceCompensation(definition, saga.state, now, newMessageId(), note);
-      const event: SagaEvent = { kind: 'operator-action', step: saga.state.awaiting?.step, outcome: action, detail: note };
+      const event: SagaEvent = { kind: 'operator-action', step: saga.state.awaiting?.step, outcome: action, detail: note, actor };
       await unit.save([this.change(saga, definition, transition, now, '', [event])]);
       return saga;
     });
@@ -126,11 +126,11 @@ export class SagaEngine {
   }
 
   /** Records something a person did about a saga (e.g. replayed or discarded one of its dead letters). */
-  async recordOperatorAction(sagaId: string, action: string, detail: string, messageId?: string): Promise<void> {
+  async recordOperatorAction(sagaId: string, action: string, detail: string, actor: string, messageId?: string): Promise<void> {
     this.cache.forget(sagaId);
     await this.repository.transaction(async (unit) => {
       const saga = await unit.lock(sagaId);
-      if (saga) await unit.save([unchanged(saga, { kind: 'operator-action', messageId, outcome: action, detail }, new Date())]);
+      if (saga) await unit.save([unchanged(saga, { kind: 'operator-action', messageId, outcome: action, detail, actor }, new Date())]);
     });
   }
 

@@ -61,6 +61,8 @@ export interface SagaEvent {
   messageType?: string;
   outcome?: string;
   detail?: string;
+  /** Who did it, for an operator's action: the caller's id (a JWT subject, or an API key's fingerprint). */
+  actor?: string;
 }
 
 export type SagaEventKind =

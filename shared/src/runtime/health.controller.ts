@@ -2,8 +2,10 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Broker } from './broker.js';
+import { Public } from './public.js';
 
 /** GET /health: 200 when this process reaches RabbitMQ and PostgreSQL, 503 naming what is down. */
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

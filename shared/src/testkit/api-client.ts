@@ -35,12 +35,27 @@ export interface OrderResponse {
   };
 }
 
-/** The HTTP API as a test (or a person's script) uses it. */
+/** The HTTP API as a test (or a person's script) uses it, with a bearer token (an API key or a JWT) if given. */
 export class SagaflowClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly token?: string,
+  ) {}
+
+  /** fetch() on a path of the API, with this client's token unless the request sets its own Authorization. */
+  fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.token && !headers.has('authorization')) headers.set('authorization', `Bearer ${this.token}`);
+    return fetch(this.baseUrl + path, { ...init, headers });
+  }
+
+  /** The same API as another caller (another token). */
+  as(token: string | undefined): SagaflowClient {
+    return new SagaflowClient(this.baseUrl, token);
+  }
 
   async placeOrder(order: PlaceOrderRequest, headers: Record<string, string> = {}): Promise<{ status: number; body: any; location: string | null }> {
-    const response = await fetch(`${this.baseUrl}/orders`, {
+    const response = await this.fetch('/orders', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(order),
@@ -56,7 +71,7 @@ export class SagaflowClient {
   }
 
   async order(orderId: string): Promise<OrderResponse | undefined> {
-    const response = await fetch(`${this.baseUrl}/orders/${orderId}`);
+    const response = await this.fetch(`/orders/${orderId}`);
     if (response.status === 404) return undefined;
     if (!response.ok) throw new Error(`GET /orders/${orderId}: ${response.status}`);
     return (await response.json()) as OrderResponse;
@@ -101,7 +116,7 @@ export class SagaflowClient {
   }
 
   async get<T>(path: string): Promise<T> {
-    const response = await fetch(this.baseUrl + path);
+    const response = await this.fetch(path);
     if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
   }

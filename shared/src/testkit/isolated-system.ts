@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { PROCESSES } from '../launcher/processes.js';
 import { SagaflowSystem } from '../launcher/system.js';
 import { SagaflowClient } from './api-client.js';
@@ -22,7 +23,10 @@ export interface IsolatedSystemOptions {
 export interface IsolatedSystem {
   environment: IsolatedEnvironment;
   system: SagaflowSystem;
+  /** The API as an operator (API key), unless the caller configured the orchestrator's auth itself. */
   client: SagaflowClient;
+  /** The API keys the system was started with (API_KEYS), by role. */
+  apiKeys: { operator: string; client: string };
   logDir: string;
   /** Stops the processes, then removes the vhost and the database. */
   dispose(): Promise<void>;
@@ -36,9 +40,10 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
     await Promise.all(PROCESSES.map(async (process) => [process.name, await Promise.all(Array.from({ length: instances }, () => freePort()))] as const)),
   );
   const logDir = options.logDir.replace('{vhost}', environment.vhost);
+  const apiKeys = { operator: randomBytes(24).toString('base64url'), client: randomBytes(24).toString('base64url') };
   const system = new SagaflowSystem({
     rootDir: options.rootDir,
-    env: { ...options.env, AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl },
+    env: { API_KEYS: `operator:${apiKeys.operator},client:${apiKeys.client}`, ...options.env, AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl },
     ports,
     output: { logDir },
     restartCrashed: options.restartCrashed,
@@ -55,5 +60,5 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
     await dispose();
     throw new Error(`${(error as Error).message} (logs in ${logDir})`);
   }
-  return { environment, system, client: new SagaflowClient(system.url()), logDir, dispose };
+  return { environment, system, client: new SagaflowClient(system.url(), apiKeys.operator), apiKeys, logDir, dispose };
 }
