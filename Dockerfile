@@ -15,16 +15,15 @@ COPY services/notification/package.json services/notification/
 FROM manifests AS build
 # --ignore-scripts: the native swc and watcher binaries come as optional dependencies already, and the
 # `node` devDependency's script would only download a second node; the image's own node builds.
-# `npm install` (it follows package-lock.json) rather than `npm ci`: the lock is written from a registry mirror that
-# has the native swc/resolver builds for Linux only, and `npm ci` refuses a lock without the other platforms' ones.
-RUN npm install --ignore-scripts --no-audit --no-fund
+# `npm ci`: exactly the lock, which holds every platform's native builds (test/compose.static.test.ts checks).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 # Not `npm run build`: that would put the `node` devDependency first on PATH.
 RUN node scripts/build.mjs
 
 FROM manifests AS runtime
 ENV NODE_ENV=production
-RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/shared/dist shared/dist
 COPY --from=build /app/orchestrator/dist orchestrator/dist
 COPY --from=build /app/services/order/dist services/order/dist

@@ -3,11 +3,12 @@
 // catalog) and stays in the foreground. Ctrl-C stops everything gracefully.
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { BaseEnv } from '../shared/dist/config/env.js';
+import { BaseEnv, loadEnv } from '../shared/dist/config/env.js';
 import { ensureDatabase, SagaflowSystem } from '../shared/dist/launcher/index.js';
 import { checkDependencies } from '../shared/dist/runtime/preflight.js';
 
-const env = BaseEnv.parse(process.env);
+// A bad setting stops here with the processes' own message (every problem by variable name), not a ZodError.
+const env = loadEnv(BaseEnv);
 try {
   await ensureDatabase(env.DATABASE_URL);
   await checkDependencies(env, 3_000);

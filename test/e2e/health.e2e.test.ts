@@ -1,4 +1,5 @@
-// GET /health answers 503 naming what is down, and 200 again once it is back, with the process still up.
+// GET /health/ready (and /health, its alias) answers 503 naming what is down, and 200 again once it is back,
+// while GET /health/live stays 200: an outage must not get the process restarted.
 // A second orchestrator talks to the test broker and database through TCP proxies the test can cut.
 import { fileURLToPath } from 'node:url';
 import { eventually, freePort, SagaflowSystem, TcpProxy } from '../../shared/src/testkit/index.js';
@@ -29,9 +30,9 @@ afterAll(async () => {
   await databaseProxy.close();
 });
 
-const health = async () => {
-  const response = await fetch(`${system.url('orchestrator')}/health`);
-  return { status: response.status, body: (await response.json()) as { error: Record<string, { status: string }> } };
+const health = async (path = '/health/ready') => {
+  const response = await fetch(`${system.url('orchestrator')}${path}`);
+  return { status: response.status, body: (await response.json()) as { status: string; error: Record<string, { status: string }> } };
 };
 
 const becomes = (status: number, down?: string) =>
@@ -40,23 +41,28 @@ const becomes = (status: number, down?: string) =>
       const answer = await health();
       return answer.status === status && (!down || answer.body.error[down]?.status === 'down') ? answer : undefined;
     },
-    { what: `GET /health to answer ${status}${down ? ` naming ${down}` : ''}` },
+    { what: `GET /health/ready to answer ${status}${down ? ` naming ${down}` : ''}` },
   );
 
-describe('GET /health', () => {
-  test('503 naming rabbitmq while the broker is unreachable, 200 once it is back', async () => {
+describe('GET /health/ready, /health and /health/live', () => {
+  test('ready: 503 naming rabbitmq while the broker is unreachable, 200 once it is back; live stays 200', async () => {
     await becomes(200);
+    expect(await health('/health/live')).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok' }) });
     brokerProxy.cut();
     const { body } = await becomes(503, 'rabbitmq');
     expect(body.error.postgresql).toBeUndefined();
+    expect((await health('/health')).status).toBe(503);
+    expect(await health('/health/live')).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok' }) });
     brokerProxy.restore();
     await becomes(200);
+    expect((await health('/health')).status).toBe(200);
   });
 
-  test('503 naming postgresql while the database is unreachable, 200 once it is back', async () => {
+  test('ready: 503 naming postgresql while the database is unreachable, 200 once it is back; live stays 200', async () => {
     databaseProxy.cut();
     const { body } = await becomes(503, 'postgresql');
     expect(body.error.rabbitmq).toBeUndefined();
+    expect((await health('/health/live')).status).toBe(200);
     databaseProxy.restore();
     await becomes(200);
     expect(system.isRunning('orchestrator')).toBe(true);

@@ -45,9 +45,29 @@ export type BaseEnv = z.infer<typeof BaseEnv>;
 
 /** Parses the environment; on a bad value prints every problem by variable name and exits. */
 export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
-  const parsed = schema.safeParse(env);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
-  process.stderr.write(`Invalid configuration:\n${problems}\n`);
+  const parsed = parseEnv(schema, env);
+  if (parsed.ok) return parsed.data;
+  process.stderr.write(`Invalid configuration:\n${parsed.problems.map((problem) => `  ${problem}\n`).join('')}`);
   process.exit(78); // EX_CONFIG
+}
+
+/** The settings, or every problem with them (`VARIABLE: what is wrong`): the schema's, then forbidden combinations. */
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+): { ok: true; data: z.infer<S> } | { ok: false; problems: string[] } {
+  const parsed = schema.safeParse(env);
+  const problems = [
+    ...(parsed.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) ?? []),
+    ...forbiddenCombinations(env),
+  ];
+  return parsed.success && !problems.length ? { ok: true, data: parsed.data } : { ok: false, problems };
+}
+
+function forbiddenCombinations(env: NodeJS.ProcessEnv): string[] {
+  // Fault plans crash, stall and fail services on request: a test tool that must never meet real orders.
+  const faultInjection = BaseEnv.shape.FAULT_INJECTION.safeParse(env.FAULT_INJECTION).data;
+  return env.NODE_ENV === 'production' && faultInjection
+    ? ['FAULT_INJECTION: must not be true with NODE_ENV=production (fault plans are for tests and demos)']
+    : [];
 }

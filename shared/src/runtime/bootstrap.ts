@@ -63,11 +63,14 @@ async function whileHoldingLock(databaseUrl: string, name: string, work: () => P
   }
 }
 
+/** How long a process may take to stop on SIGTERM; a supervisor must wait longer before it kills (compose does). */
+export const SHUTDOWN_GRACE_MS = 25_000;
+
 /**
  * SIGTERM / SIGINT: stop taking messages and requests, finish what is in hand, flush the outbox, close
  * connections, exit 0. A shutdown that hangs past the grace period exits 1.
  */
-function stopGracefullyOnSignal(app: INestApplication, logger: Logger, graceMs = 25_000): void {
+function stopGracefullyOnSignal(app: INestApplication, logger: Logger, graceMs = SHUTDOWN_GRACE_MS): void {
   const stop = async (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {

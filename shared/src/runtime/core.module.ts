@@ -41,7 +41,8 @@ export class SagaflowCoreModule {
         LoggerModule.forRoot({
           pinoHttp: {
             logger,
-            autoLogging: { ignore: (request) => request.url === '/health' },
+            // Probes every few seconds: /health, /health/live, /health/ready.
+            autoLogging: { ignore: (request) => /^\/health(\/|$)/.test(request.url ?? '') },
             // Access lines for answered requests at debug; refused ones at warn, and so is 503 (a dependency
             // out of reach, the client may retry); any other 5xx is a bug and logs at error.
             customLogLevel: (_request, response, error) =>

@@ -4,7 +4,11 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import { Broker } from './broker.js';
 import { Public } from './public.js';
 
-/** GET /health: 200 when this process reaches RabbitMQ and PostgreSQL, 503 naming what is down. */
+/**
+ * GET /health/live: 200 while the process runs and its event loop turns (restart it when this fails).
+ * GET /health/ready: 200 when it reaches RabbitMQ and PostgreSQL, 503 naming what is down (send it no traffic
+ * meanwhile; it reconnects by itself). GET /health: the same as ready, as before.
+ */
 @Public()
 @Controller('health')
 export class HealthController {
@@ -15,9 +19,17 @@ export class HealthController {
     private readonly orm: MikroORM,
   ) {}
 
-  @Get()
+  @Get('live')
   @HealthCheck()
-  check() {
+  live() {
+    // Answering at all is the proof: a blocked event loop answers nothing. Dependencies are ready's concern,
+    // so that a broker or database outage never gets a process restarted.
+    return this.health.check([]);
+  }
+
+  @Get(['ready', ''])
+  @HealthCheck()
+  ready() {
     return this.health.check([() => this.postgres(), () => this.rabbitmq()]);
   }
 
