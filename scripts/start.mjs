@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BaseEnv, loadEnv } from '../shared/dist/config/env.js';
-import { ensureDatabase, SagaflowSystem } from '../shared/dist/launcher/index.js';
+import { ensureDatabase, ownVariable, provisionProcessRoles, SagaflowSystem } from '../shared/dist/launcher/index.js';
 import { checkDependencies } from '../shared/dist/runtime/preflight.js';
 
 // A bad setting stops here with the processes' own message (every problem by variable name), not a ZodError.
@@ -17,6 +17,15 @@ try {
   process.exit(1);
 }
 
+// With DATABASE_ADMIN_URL, each process runs as a role of its own (`<database>_<process>`, owning its schema
+// and nothing else), made or updated here with a new password at each start; without it, as DATABASE_URL.
+let ownRoles = {};
+if (process.env.DATABASE_ADMIN_URL) {
+  await ensureDatabase(process.env.DATABASE_ADMIN_URL);
+  const { urls } = await provisionProcessRoles(process.env.DATABASE_ADMIN_URL);
+  ownRoles = Object.fromEntries(Object.entries(urls).map(([name, url]) => [ownVariable(name, 'DATABASE_URL'), url]));
+}
+
 // No API keys and no JWT issuer configured: a key per role for this run, printed below, so the quick start stays two commands.
 const generatedKeys =
   process.env.API_KEYS || process.env.JWT_JWKS_URL ? null : { operator: randomBytes(24).toString('base64url'), client: randomBytes(24).toString('base64url') };
@@ -27,6 +36,7 @@ const system = new SagaflowSystem({
     ...process.env,
     AMQP_URL: env.AMQP_URL,
     DATABASE_URL: env.DATABASE_URL,
+    ...ownRoles,
     ...(generatedKeys ? { API_KEYS: `operator:${generatedKeys.operator},client:${generatedKeys.client}` } : {}),
   },
   output: 'console',

@@ -1,10 +1,11 @@
 // Static checks of docker-compose.yml and the Dockerfile against the repo (no Docker needed): every app
-// has a built entry point, waits for healthy dependencies, and logs in to RabbitMQ as a user that exists;
+// has a built entry point, waits for healthy dependencies, and logs in as its own broker user and database
+// role, whose passwords come from the env file (.env, after .env.example) and are set at start;
 // one image serves the five, stops get the processes' full grace, and the lock installs with `npm ci`.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { processRoles } from '../shared/src/launcher/database.js';
 import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../shared/src/launcher/system.js';
 import { SHUTDOWN_GRACE_MS } from '../shared/src/runtime/bootstrap.js';
 
@@ -15,6 +16,7 @@ type Service = {
   image?: string;
   build?: unknown;
   stop_grace_period?: string;
+  entrypoint?: string[];
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
@@ -27,6 +29,21 @@ const compose: { services: Record<string, Service> } = parse(read('docker-compos
 const { services } = compose;
 const dockerfile = read('Dockerfile');
 const definitions = JSON.parse(read('rabbitmq/definitions.json'));
+/** `NAME=value` lines of the committed example env file, which compose would read as .env. */
+const envExample: Record<string, string> = Object.fromEntries(
+  read('.env.example')
+    .split('\n')
+    .filter((line) => /^\w+=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+);
+/** A compose value with `${VAR:?…}` replaced as compose would, from .env.example: every variable must be there. */
+const interpolate = (value: string) =>
+  value.replace(/\$\{(\w+)[^}]*\}/g, (_, variable: string) => {
+    expect([variable, envExample[variable]]).toEqual([variable, expect.any(String)]);
+    return envExample[variable];
+  });
+/** The variable a password comes from: required (`${VAR:?…}`), never written into the file. */
+const passwordVariable = (value: string | undefined) => value?.match(/:\$\{(\w+):\?[^}]*\}@/)?.[1];
 
 const apps = {
   orchestrator: { workspace: 'orchestrator', port: 3000 },
@@ -53,6 +70,11 @@ describe('docker-compose.yml', () => {
     expect(services.orchestrator.build).toBe('.');
   });
 
+  test('the orchestrator takes its API keys or JWT settings from .env, and .env.example names them', () => {
+    expect(Object.keys(services.orchestrator.environment ?? {})).toEqual(expect.arrayContaining(['API_KEYS', 'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE']));
+    expect(read('.env.example')).toMatch(/^API_KEYS=operator:\S{16,},client:\S{16,}$/m);
+  });
+
   test('rabbitmq keeps the management and Prometheus plugins on', () => {
     const plugins = read('rabbitmq/enabled_plugins').match(/^\[(.*)\]\.\s*$/s)?.[1].split(',').map((plugin) => plugin.trim());
     expect(plugins).toEqual(expect.arrayContaining(['rabbitmq_management', 'rabbitmq_prometheus']));
@@ -72,6 +94,27 @@ describe('docker-compose.yml', () => {
     }
     // The broker loads the definitions from where they are mounted.
     expect(read('rabbitmq/rabbitmq.conf')).toMatch(/^load_definitions\s*=\s*\/etc\/rabbitmq\/definitions\.json$/m);
+  });
+
+  // The definitions and provision.sql carry no passwords: each container sets them from the env file at start.
+  test.each([
+    ['rabbitmq', 'rabbitmq/start.sh', 'sagaflow-users-ready'],
+    ['postgres', 'postgres/start.sh', 'sagaflow-roles-ready'],
+  ])('%s starts through %s, and is healthy only once it has set the passwords', (name, script, marker) => {
+    const service = services[name];
+    expect(service.entrypoint).toEqual(['sh', '/etc/sagaflow/start.sh']);
+    expect(service.volumes).toContain(`./${script}:/etc/sagaflow/start.sh:ro`);
+    expect(read(script)).toContain(`touch "$ready"`);
+    expect(read(script)).toContain(`ready=/tmp/${marker}`);
+    expect(service.healthcheck?.test).toEqual(['CMD-SHELL', expect.stringMatching(new RegExp(`^test -f /tmp/${marker} && `))]);
+  });
+
+  test('no password is written in the file: each comes from .env (see .env.example), required', () => {
+    const text = read('docker-compose.yml');
+    for (const [, variable] of text.matchAll(/\$\{(\w+)/g)) expect(envExample).toHaveProperty(variable);
+    expect(services.postgres.environment?.POSTGRES_PASSWORD).toBe('${POSTGRES_PASSWORD:?copy .env.example to .env}');
+    expect(read('.gitignore')).toMatch(/^\.env$/m);
+    expect(read('.dockerignore')).toMatch(/^\.env$/m);
   });
 
   describe.each(appCases)('%s', (name, { workspace, port }) => {
@@ -108,27 +151,29 @@ describe('docker-compose.yml', () => {
       expect(durationMs(service.stop_grace_period ?? '10s')).toBeGreaterThan(SHUTDOWN_GRACE_MS);
     });
 
-    test('logs in to RabbitMQ as a user in rabbitmq/definitions.json', () => {
-      const amqp = new URL(service.environment?.AMQP_URL ?? '');
-      expect([amqp.hostname, amqp.port, decodeURIComponent(amqp.pathname.slice(1))]).toEqual(['rabbitmq', '5672', '/']);
-      const user = definitions.users.find((candidate: { name: string }) => candidate.name === decodeURIComponent(amqp.username));
-      expect(user).toBeDefined();
-      // rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)), salt being 4 bytes.
-      const hash = Buffer.from(user.password_hash, 'base64');
-      const salt = hash.subarray(0, 4);
-      const digest = createHash('sha256').update(Buffer.concat([salt, Buffer.from(decodeURIComponent(amqp.password))])).digest();
-      expect(digest.equals(hash.subarray(4))).toBe(true);
+    test(`logs in to RabbitMQ as its own user, ${name} (not an administrator), whose password rabbitmq/start.sh sets`, () => {
+      const amqp = new URL(interpolate(service.environment?.AMQP_URL ?? ''));
+      expect([amqp.hostname, amqp.port, decodeURIComponent(amqp.pathname.slice(1)), decodeURIComponent(amqp.username)]).toEqual(['rabbitmq', '5672', '/', name]);
+      const user = definitions.users.find((candidate: { name: string }) => candidate.name === name);
+      expect(user?.tags).toEqual([]);
+      const variable = `${name.toUpperCase()}_AMQP_PASSWORD`;
+      expect(passwordVariable(service.environment?.AMQP_URL)).toBe(variable);
+      // The broker gets the same variable, and its start script gives it to this user.
+      expect(services.rabbitmq.environment?.[variable]).toBe(`\${${variable}:?copy .env.example to .env}`);
+      expect(read('rabbitmq/start.sh')).toMatch(new RegExp(`for user in [a-z ]*\\b${name}\\b`));
     });
 
-    test('connects to the compose postgres with its password', () => {
-      const database = new URL(service.environment?.DATABASE_URL ?? '');
-      const { POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB } = services.postgres.environment ?? {};
-      expect([database.hostname, database.username, database.password, database.pathname]).toEqual([
-        'postgres',
-        POSTGRES_USER,
-        POSTGRES_PASSWORD,
-        `/${POSTGRES_DB}`,
-      ]);
+    test(`connects to the compose postgres as its own role, owning schema ${name}, whose password postgres/start.sh sets`, () => {
+      const database = new URL(interpolate(service.environment?.DATABASE_URL ?? ''));
+      const { POSTGRES_DB } = services.postgres.environment ?? {};
+      const { role, schema } = processRoles(POSTGRES_DB!).find((candidate) => candidate.process === name)!;
+      expect([database.hostname, decodeURIComponent(database.username), database.pathname, schema]).toEqual(['postgres', role, `/${POSTGRES_DB}`, name]);
+      const variable = `${name.toUpperCase()}_DB_PASSWORD`;
+      expect(passwordVariable(service.environment?.DATABASE_URL)).toBe(variable);
+      expect(services.postgres.environment?.[variable]).toBe(`\${${variable}:?copy .env.example to .env}`);
+      expect(read('postgres/start.sh')).toContain(`-v ${name}_password="$${variable}"`);
+      expect(read('postgres/provision.sql')).toContain(`alter role "${role}" with login nosuperuser nocreatedb nocreaterole noinherit password :'${name}_password';`);
+      expect(read('postgres/provision.sql')).toContain(`create schema if not exists "${schema}" authorization "${role}";`);
     });
   });
 });

@@ -1,11 +1,11 @@
 // rabbitmq/definitions.json is generated (npm run topology:export) and checked in for the compose broker.
-// These checks keep it in step with the topology in shared/ and with the user the processes log in as.
+// These checks keep it in step with the topology in shared/ and with the users the processes log in as.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { brokerPermissions } from '../shared/src/topology/access.js';
 import { toDefinitions } from '../shared/src/topology/definitions.js';
-import { buildTopology, EXCHANGES } from '../shared/src/topology/topology.js';
+import { buildTopology, EXCHANGES, OWNERS } from '../shared/src/topology/topology.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fileText = readFileSync(`${root}rabbitmq/definitions.json`, 'utf8');
@@ -13,35 +13,56 @@ const definitions = JSON.parse(fileText);
 
 type Queue = { name: string; arguments: Record<string, unknown> };
 type Binding = { source: string; destination: string; routing_key: string };
-
-/** rabbit_password_hashing_sha256, recomputed independently: base64(salt ++ sha256(salt ++ password)). */
-function verifyPassword(passwordHash: string, password: string): boolean {
-  const bytes = Buffer.from(passwordHash, 'base64');
-  const salt = bytes.subarray(0, 4);
-  const digest = createHash('sha256').update(Buffer.concat([salt, Buffer.from(password, 'utf8')])).digest();
-  return bytes.length === 36 && digest.equals(bytes.subarray(4));
-}
+type User = { name: string; password_hash: string; tags: string[] };
+type Permission = { user: string; vhost: string; configure: string; write: string; read: string };
+type TopicPermission = { user: string; vhost: string; exchange: string; write: string; read: string };
 
 describe('rabbitmq/definitions.json', () => {
-  test('is exactly what scripts/export-definitions.mjs produces now (re-run npm run topology:export if not)', () => {
+  test.each([
+    ['rabbitmq/definitions.json', '--print'],
+    ['postgres/provision.sql', '--print-sql'],
+  ])('%s is exactly what scripts/export-definitions.mjs produces now (re-run npm run topology:export if not)', (file, flag) => {
     // The script reads shared/dist, which `npm test` builds first.
-    const printed = execFileSync(process.execPath, [`${root}scripts/export-definitions.mjs`, '--print'], { encoding: 'utf8' });
-    expect(printed).toBe(fileText);
+    const printed = execFileSync(process.execPath, [`${root}scripts/export-definitions.mjs`, flag], { encoding: 'utf8' });
+    expect(printed).toBe(readFileSync(`${root}${file}`, 'utf8'));
   });
 
   test('matches the topology in shared/src, with quorum queues on vhost /', () => {
-    const salt = Buffer.from(definitions.users[0].password_hash, 'base64').subarray(0, 4);
-    const expected = toDefinitions(buildTopology('quorum'), '/', { name: 'sagaflow', password: 'sagaflow', salt });
-    expect(definitions).toEqual(JSON.parse(JSON.stringify(expected)));
+    expect(definitions).toEqual(JSON.parse(JSON.stringify(toDefinitions(buildTopology('quorum'), '/'))));
   });
 
-  test('brings the sagaflow user, whose password hash verifies', () => {
-    expect(definitions.users).toHaveLength(1);
-    const [user] = definitions.users;
-    expect(user).toMatchObject({ name: 'sagaflow', hashing_algorithm: 'rabbit_password_hashing_sha256' });
-    expect(verifyPassword(user.password_hash, 'sagaflow')).toBe(true);
-    expect(verifyPassword(user.password_hash, 'guest')).toBe(false);
-    expect(definitions.permissions).toEqual([{ user: 'sagaflow', vhost: '/', configure: '.*', write: '.*', read: '.*' }]);
+  const users: User[] = definitions.users;
+  const permissions: Permission[] = definitions.permissions;
+  const topicPermissions: TopicPermission[] = definitions.topic_permissions;
+
+  test('brings a user per process, none an administrator, none with a .* right, each with the rights derived from the topology', () => {
+    const processUsers = users.filter((user) => !user.tags.includes('administrator'));
+    expect(processUsers.map((user) => user.name).sort()).toEqual([...OWNERS].sort());
+    for (const owner of OWNERS) {
+      const granted = permissions.filter((permission) => permission.user === owner);
+      expect(granted).toHaveLength(1);
+      for (const regex of [granted[0].configure, granted[0].write, granted[0].read]) expect(regex).not.toMatch(/\.\*|^$/);
+      const { configure, write, read } = brokerPermissions(owner, buildTopology('quorum'));
+      expect(granted[0]).toEqual({ user: owner, vhost: '/', configure, write, read });
+    }
+  });
+
+  test('has topic permissions: a service publishes only its own replies, only the orchestrator publishes commands', () => {
+    const topic = (user: string, exchange: string) => topicPermissions.find((candidate) => candidate.user === user && candidate.exchange === exchange);
+    expect(new RegExp(topic('payment', EXCHANGES.replies)!.write).test('payment.charge.succeeded')).toBe(true);
+    expect(new RegExp(topic('payment', EXCHANGES.replies)!.write).test('inventory.reserve.succeeded')).toBe(false);
+    expect(new RegExp(topic('orchestrator', EXCHANGES.commands)!.write).test('order.cancel')).toBe(true);
+    for (const service of OWNERS.filter((owner) => owner !== 'orchestrator')) {
+      expect(new RegExp(topic(service, EXCHANGES.commands)!.write).test('order.cancel')).toBe(false);
+      expect(new RegExp(permissions.find((permission) => permission.user === service)!.write).test(EXCHANGES.commands)).toBe(false);
+    }
+  });
+
+  test('carries no usable password: compose sets them at start from its env file', () => {
+    // An empty hash refuses every login (rabbitmq/start.sh runs rabbitmqctl change_password).
+    for (const user of users) expect(user.password_hash).toBe('');
+    // The admin is for people (the management UI), not for a process.
+    expect(users.filter((user) => user.tags.includes('administrator')).map((user) => user.name)).toEqual(['admin']);
   });
 
   const queues: Queue[] = definitions.queues;

@@ -25,6 +25,9 @@ export default async function globalSetup() {
     SAGAFLOW_VHOST: isolated.environment.vhost,
     SAGAFLOW_AMQP_URL: isolated.environment.amqpUrl,
     SAGAFLOW_DATABASE_URL: isolated.environment.databaseUrl,
+    // Each process's own broker user and database role (JSON by process name), for the permission tests.
+    SAGAFLOW_PROCESS_AMQP_URLS: JSON.stringify(isolated.environment.amqpUrls),
+    SAGAFLOW_PROCESS_DATABASE_URLS: JSON.stringify(isolated.environment.databaseUrls),
     SAGAFLOW_LOG_DIR: isolated.logDir,
     SAGAFLOW_API_KEYS: `operator:${isolated.apiKeys.operator},client:${isolated.apiKeys.client}`,
     SAGAFLOW_OPERATOR_KEY: isolated.apiKeys.operator,

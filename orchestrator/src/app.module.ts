@@ -52,7 +52,7 @@ import { historyRetention } from './saga-engine/saga-repository.js';
     { provide: DeadLetters, useFactory: (broker: Broker) => new DeadLetters(broker), inject: [Broker] },
     {
       provide: QueryClient,
-      useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS),
+      useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS, broker.declare),
       inject: [Broker],
     },
   ],

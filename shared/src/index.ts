@@ -1,5 +1,6 @@
 export * from './contracts/index.js';
 export * from './topology/topology.js';
+export * from './topology/access.js';
 export * from './topology/declare.js';
 export * from './topology/definitions.js';
 export * from './messaging/codec.js';

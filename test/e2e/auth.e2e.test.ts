@@ -55,6 +55,8 @@ test('every route × {no token, bad token, client, operator} gets the status its
   // [route, request, expected status for client and for operator]; no token and a bad one are 401 unless public.
   const routes: [string, string, RequestInit, number, number][] = [
     ['GET /health', '/health', {}, 200, 200],
+    ['GET /health/live', '/health/live', {}, 200, 200],
+    ['GET /health/ready', '/health/ready', {}, 200, 200],
     ['POST /orders', '/orders', json(order()), 202, 202],
     ['GET /orders/:id', `/orders/${orderId}`, {}, 200, 200],
     ['GET /orders', '/orders', {}, 200, 200],
@@ -73,7 +75,7 @@ test('every route × {no token, bad token, client, operator} gets the status its
   const got: Record<string, Record<Caller, number>> = {};
   const expected: Record<string, Record<Caller, number>> = {};
   for (const [name, path, init, asClient, asOperator] of routes) {
-    const isPublic = name === 'GET /health';
+    const isPublic = name.startsWith('GET /health');
     expected[name] = { none: isPublic ? 200 : 401, bad: isPublic ? 200 : 401, client: asClient, operator: asOperator };
     got[name] = {} as Record<Caller, number>;
     for (const caller of CALLERS) {

@@ -1,5 +1,5 @@
 import amqplib, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
-import { eventually, SagaflowClient } from '../../shared/src/testkit/index.js';
+import { eventually, type ProcessName, SagaflowClient } from '../../shared/src/testkit/index.js';
 import { QUEUES } from '../../shared/src/topology/topology.js';
 
 /** What global-setup.ts started, as the e2e tests see it. */
@@ -8,6 +8,9 @@ export const api = new SagaflowClient(required('SAGAFLOW_URL'), required('SAGAFL
 export const clientKey = required('SAGAFLOW_CLIENT_KEY');
 export const vhost = required('SAGAFLOW_VHOST');
 export const amqpUrl = required('SAGAFLOW_AMQP_URL');
+/** How each process logs in: its own broker user and database role. */
+export const processAmqpUrls: Record<ProcessName, string> = JSON.parse(required('SAGAFLOW_PROCESS_AMQP_URLS'));
+export const processDatabaseUrls: Record<ProcessName, string> = JSON.parse(required('SAGAFLOW_PROCESS_DATABASE_URLS'));
 
 function required(name: string): string {
   const value = process.env[name];

@@ -1,6 +1,6 @@
 import type { OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
-import { Broker, buildTopology, counterHeader, HEADERS, isId } from '@sagaflow/shared';
+import { Broker, buildTopology, counterHeader, EXCHANGES, HEADERS, isId, ownerOfQueue } from '@sagaflow/shared';
 import { env, logger } from '../config.js';
 
 /** A dead letter as the console shows it. */
@@ -21,6 +21,7 @@ export interface DeadLetter {
 
 const TOPOLOGY = buildTopology(env.QUEUE_TYPE);
 export const DEAD_LETTER_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter').map((queue) => queue.name);
+const WORK_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'work').map((queue) => queue.name);
 /** Where nothing is dropped: the dead-letter queues and the unroutable queue, whose depths are watched. */
 const PARKING_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter' || queue.role === 'unroutable').map((queue) => queue.name);
 
@@ -132,7 +133,14 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
         const { headers = {} } = message.properties;
         const kept: MessagePropertyHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => !DEAD_LETTER_HEADERS.includes(name)));
         const attempts = attemptsSoFar(headers);
-        channel.publish('', view(message).originalQueue, message.content, {
+        // Through the owner's requeue exchange, which reaches its work queues only; a letter naming any other stays.
+        const { originalQueue } = view(message);
+        const owner = WORK_QUEUES.includes(originalQueue) ? ownerOfQueue(originalQueue) : undefined;
+        if (!owner) {
+          returned.add(String(message.properties.messageId));
+          continue;
+        }
+        channel.publish(EXCHANGES.requeueOf(owner), originalQueue, message.content, {
           messageId: message.properties.messageId,
           type: message.properties.type,
           correlationId: message.properties.correlationId,

@@ -62,6 +62,8 @@ export const HEADERS = {
   originalQueue: 'x-original-queue',
   deadLetteredAt: 'x-dead-lettered-at',
   deadLetteredBy: 'x-dead-lettered-by',
+  /** Set when a moved message's properties or headers had to be made carriable (see the consumer's republish): why. */
+  sanitized: 'x-sanitized',
 } as const;
 
 /**

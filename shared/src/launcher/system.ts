@@ -34,6 +34,15 @@ export const NODE_FLAGS = ['--enable-source-maps', '--max-semi-space-size=2', '-
 /** Environment every process gets unless the caller sets it: glibc's per-thread malloc arenas held RSS up. */
 export const NODE_ENV_DEFAULTS = { MALLOC_ARENA_MAX: '2' };
 
+/**
+ * A process's environment: `<NAME>_AMQP_URL` and `<NAME>_DATABASE_URL` (e.g. `PAYMENT_AMQP_URL`), when set,
+ * are its AMQP_URL and DATABASE_URL, so that each process logs in as its own broker user and database role.
+ */
+export function processEnv(name: ProcessName, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, AMQP_URL: env[ownVariable(name, 'AMQP_URL')] ?? env.AMQP_URL, DATABASE_URL: env[ownVariable(name, 'DATABASE_URL')] ?? env.DATABASE_URL };
+}
+export const ownVariable = (name: ProcessName, variable: 'AMQP_URL' | 'DATABASE_URL') => `${name.toUpperCase()}_${variable}`;
+
 /** One running copy of a process: `orchestrator#1`, `payment#2`, ... */
 type InstanceKey = `${ProcessName}#${number}`;
 const keyOf = (name: ProcessName, instance: number): InstanceKey => `${name}#${instance}`;
@@ -86,7 +95,7 @@ export class SagaflowSystem {
     const entry = PROCESSES.find((process) => process.name === name)!.entry;
     const child = spawn(process.execPath, [...NODE_FLAGS, ...(this.options.nodeFlags ?? []), join(this.options.rootDir, entry)], {
       cwd: this.options.rootDir,
-      env: { ...NODE_ENV_DEFAULTS, ...process.env, ...this.options.env, PORT: String(this.port(name, instance)) },
+      env: { ...processEnv(name, { ...NODE_ENV_DEFAULTS, ...process.env, ...this.options.env }), PORT: String(this.port(name, instance)) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.children.set(key, child);

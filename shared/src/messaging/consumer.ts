@@ -3,12 +3,12 @@ import type { Channel, ConfirmChannel, ConsumeMessage, MessagePropertyHeaders, O
 import type { Logger } from 'pino';
 import { HEADERS } from '../contracts/envelope.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
-import { EXCHANGES, QUEUES } from '../topology/topology.js';
+import { EXCHANGES, ownerOfQueue, QUEUES } from '../topology/topology.js';
 import { isBundle, unbundle } from './bundle.js';
 import type { DeliveryCounter } from './deliveries.js';
 import { counterHeader, MalformedMessageError } from './codec.js';
 import { DeadLetterError, isConnectionFailure, isTransactionConflict } from './errors.js';
-import type { Publisher } from './publisher.js';
+import { type Publisher, UnpublishableMessageError } from './publisher.js';
 
 /** Handles one message; resolves once its effects are durable. Throw DeadLetterError (or MalformedMessageError) to dead-letter it. */
 export type MessageHandler = (message: ConsumeMessage) => Promise<void>;
@@ -333,7 +333,7 @@ export class Consumer {
   /** Parks the message in a delay queue for its next attempt, or dead-letters it after the last one. */
   private async retryLater(delivery: Delivery, error: string): Promise<void> {
     const { message } = delivery;
-    const { logger, queue, publisher } = this.options;
+    const { logger, queue } = this.options;
     const headers = message.properties.headers ?? {};
     let attempt: number;
     let attemptsThisRound: number;
@@ -363,11 +363,7 @@ export class Consumer {
     );
     try {
       // The delay queue's TTL caps the wait; the message's own expiration makes it exact (jitter included).
-      await publisher.publishRaw('', QUEUES.retryOf(queue, retryDelayBucket(delayMs)), message.content, {
-        ...copyProperties(message),
-        expiration: String(delayMs),
-        headers: { ...headers, ...retryState, [HEADERS.attempt]: attempt + 1 },
-      });
+      await this.republish(EXCHANGES.requeueOf(ownerOfQueue(queue)!), QUEUES.retryOf(queue, retryDelayBucket(delayMs)), message, { ...retryState, [HEADERS.attempt]: attempt + 1 }, String(delayMs));
       this.ack(delivery);
     } catch (publishError) {
       logger.error({ queue, messageId: message.properties.messageId, err: errorText(publishError) }, 'could not park the retry; requeueing');
@@ -375,26 +371,49 @@ export class Consumer {
     }
   }
 
+  /**
+   * Publishes a delivered message elsewhere (a delay queue, the .dlq) with headers added, confirmed. A message
+   * whose properties or headers AMQP cannot carry again as they came (a producer may send what amqplib will
+   * not encode) goes with them made carriable instead, so that it still moves on rather than coming back.
+   */
+  private async republish(exchange: string, routingKey: string, message: ConsumeMessage, added: MessagePropertyHeaders, expiration?: string): Promise<void> {
+    const { publisher } = this.options;
+    const as = (properties: Options.Publish, headers: MessagePropertyHeaders) =>
+      publisher.publishRaw(exchange, routingKey, message.content, { ...properties, ...(expiration ? { expiration } : {}), headers: { ...headers, ...added } });
+    const headers = message.properties.headers ?? {};
+    const attempts = [
+      () => as(copyProperties(message), headers),
+      (why: string) => as(carriable(message), { ...carriableHeaders(headers), [HEADERS.sanitized]: why }),
+      // Last: the id alone and what was added (nothing a producer sent can stop it now).
+      (why: string) => as({ messageId: carriable(message).messageId, persistent: true }, { [HEADERS.sanitized]: why }),
+    ];
+    let why = '';
+    for (const attempt of attempts) {
+      try {
+        return await attempt(why);
+      } catch (error) {
+        if (!(error instanceof UnpublishableMessageError) || attempt === attempts[attempts.length - 1]) throw error;
+        why = error.message.slice(0, 500);
+      }
+    }
+  }
+
   /** Moves the message to `<queue>.dlq` (confirmed) with why, then acks it. */
   private async deadLetter(delivery: Delivery, reason: string, error: string, extra: MessagePropertyHeaders = {}): Promise<void> {
     const { channel, message, bundle } = delivery;
-    const { logger, queue, publisher } = this.options;
+    const { logger, queue } = this.options;
     const { properties } = message;
     logger.error(
       { queue, messageId: properties.messageId, type: properties.type, sagaId: properties.headers?.[HEADERS.sagaId], reason, err: error },
       'message dead-lettered',
     );
     try {
-      await publisher.publishRaw(EXCHANGES.deadLetters, queue, message.content, {
-        ...copyProperties(message),
-        headers: {
-          ...properties.headers,
-          ...extra,
-          [HEADERS.deadLetterReason]: reason,
-          [HEADERS.deadLetterError]: error.slice(0, 1_000),
-          [HEADERS.originalQueue]: queue,
-          [HEADERS.deadLetteredAt]: new Date().toISOString(),
-        },
+      await this.republish(EXCHANGES.deadLetters, queue, message, {
+        ...extra,
+        [HEADERS.deadLetterReason]: reason,
+        [HEADERS.deadLetterError]: error.slice(0, 1_000),
+        [HEADERS.originalQueue]: queue,
+        [HEADERS.deadLetteredAt]: new Date().toISOString(),
       });
       this.ack(delivery);
     } catch (publishError) {
@@ -418,6 +437,41 @@ function copyProperties({ properties, fields }: ConsumeMessage): Options.Publish
     appId: properties.appId,
     persistent: true,
   };
+}
+
+/** Text AMQP can carry as a short string (≤ 255 bytes): anything else as its JSON, cut short. */
+function short(value: unknown, maxBytes = 255): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  return Buffer.byteLength(text) <= maxBytes ? text : `${Buffer.from(text).subarray(0, maxBytes - 4).toString('utf8')}…`;
+}
+
+/** The properties of a message, made carriable (see republish). */
+function carriable(message: ConsumeMessage): Options.Publish {
+  const { properties, fields } = message;
+  return {
+    messageId: short(properties.messageId) ?? `unnamed-${Date.now()}-${fields.deliveryTag}`,
+    type: short(properties.type),
+    correlationId: short(properties.correlationId),
+    contentType: short(properties.contentType),
+    timestamp: Number.isSafeInteger(properties.timestamp) && properties.timestamp >= 0 ? properties.timestamp : undefined,
+    appId: short(properties.appId),
+    persistent: true,
+  };
+}
+
+/** Headers made carriable: numbers and booleans as they are, anything else as (cut) text, within a budget. */
+function carriableHeaders(headers: MessagePropertyHeaders): MessagePropertyHeaders {
+  const kept: MessagePropertyHeaders = {};
+  let budget = 32_000;
+  for (const [name, value] of Object.entries(headers)) {
+    const carried = (typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean' ? value : short(value, 4_096);
+    const size = Buffer.byteLength(name) + (typeof carried === 'string' ? Buffer.byteLength(carried) : 9);
+    if (Buffer.byteLength(name) > 255 || carried === undefined || size > budget) continue;
+    kept[name] = carried;
+    budget -= size;
+  }
+  return kept;
 }
 
 function parsePolicy(header: unknown): RetryPolicy | null {

@@ -133,7 +133,7 @@ export class Publisher {
 
   /**
    * Publishes bytes as they are (used to move a message elsewhere, e.g. to a dead-letter queue).
-   * `mandatory: false` only for answers to direct reply-to, which RabbitMQ reports as returned.
+   * `mandatory: false` only for answers to queries, whose asker may be gone.
    */
   async publishRaw(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const messageId = String(options.messageId);
@@ -154,8 +154,11 @@ export class Publisher {
       try {
         open.publish(exchange, routingKey, content, options, settle);
         return confirmed;
-      } catch {
-        this.open = undefined; // closed under us, nothing sent: the wrapper sends it once reconnected
+      } catch (error) {
+        // amqplib encodes the whole message before it writes: a throw means nothing was sent. Closed under
+        // us, the wrapper sends it once reconnected; anything else is a message AMQP cannot carry.
+        if ((error as Error).name !== 'IllegalOperationError') throw new UnpublishableMessageError(`AMQP cannot carry it: ${(error as Error).message}`);
+        this.open = undefined;
       }
     }
     return this.channel.publish(exchange, routingKey, content, options).then(() => undefined);

@@ -1,29 +1,44 @@
+import { randomUUID } from 'node:crypto';
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { z } from 'zod';
 import type { QueryContract } from '../contracts/define.js';
 import { newMessageId } from '../contracts/envelope.js';
-import { EXCHANGES } from '../topology/topology.js';
+import { EXCHANGES, QUEUES } from '../topology/topology.js';
 
 /** The service did not answer in time (down, or busy). */
 export class QueryTimeoutError extends Error {}
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
-
 /**
- * Read-only request/reply over RabbitMQ's direct reply-to (no reply queue to declare or clean up).
- * Only for queries: a lost answer just times out. Saga commands never go this way.
+ * Read-only request/reply. Answers come to an exclusive queue of this connection's own, through
+ * `sagaflow.answers`: RabbitMQ's direct reply-to would need the services to publish to the default
+ * exchange, whose write right reaches every queue by name. Only for queries: a lost answer just times
+ * out. Saga commands never go this way.
  */
 export class QueryClient {
   private readonly channel: ChannelWrapper;
   private readonly pending = new Map<string, (response: { ok: boolean; data?: unknown; error?: string }) => void>();
+  /** The answers queue of the current connection (a new name each time: the old one may linger until the broker notices). */
+  private replyTo?: string;
 
-  constructor(connection: AmqpConnectionManager, name: string, private readonly timeoutMs: number) {
+  constructor(
+    connection: AmqpConnectionManager,
+    name: string,
+    private readonly timeoutMs: number,
+    /** Declares the process's topology (sagaflow.answers among it) before the answers queue is bound. */
+    setup?: (channel: ConfirmChannel) => Promise<void>,
+  ) {
     this.channel = connection.createChannel({
       name: `${name}-queries`,
       confirm: false,
-      // Direct reply-to requires consuming on the channel that publishes the request.
-      setup: (channel: Channel) => channel.consume(REPLY_TO, (message) => message && this.onResponse(message), { noAck: true }),
+      setup: async (channel: ConfirmChannel) => {
+        await setup?.(channel);
+        const queue = QUEUES.answersOf(randomUUID());
+        await channel.assertQueue(queue, { exclusive: true, durable: false, autoDelete: true, arguments: { 'x-queue-type': 'classic' } });
+        await channel.bindQueue(queue, EXCHANGES.answers, queue);
+        await channel.consume(queue, (message) => message && this.onResponse(message), { noAck: true });
+        this.replyTo = queue;
+      },
     });
   }
 
@@ -39,8 +54,11 @@ export class QueryClient {
         resolve(answer);
       });
     });
+    // Rejected by the timer while still sending (reconnecting, say): that rejection is the answer, awaited below.
+    response.catch(() => undefined);
+    await this.channel.waitForConnect();
     await this.channel.publish(EXCHANGES.queries, query.type, Buffer.from(JSON.stringify(payload)), {
-      replyTo: REPLY_TO,
+      replyTo: this.replyTo,
       correlationId,
       messageId: correlationId,
       type: query.type,

@@ -3,13 +3,13 @@ import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import type { ConsumeMessage } from 'amqplib';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { Logger } from 'pino';
-import { QUERIES } from '../contracts/index.js';
+import { isId, QUERIES } from '../contracts/index.js';
 import type { ServiceName } from '../contracts/define.js';
 import type { Database } from '../database/database.js';
 import { JSON_CONTENT_TYPE, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
-import { QUEUES } from '../topology/topology.js';
+import { EXCHANGES, QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandRunner, describeIssue } from './command-runner.js';
 import { QueryContext } from './command-context.js';
@@ -29,7 +29,7 @@ export interface ParticipantServerOptions {
 /**
  * A NestJS transport for saga participants. Handlers are plain `@MessagePattern('<service>.<verb>')`
  * methods. Commands go to the CommandRunner (command in, local transaction, reply out); queries
- * (`@MessagePattern` on a query type) are answered on the request's reply-to.
+ * (`@MessagePattern` on a query type) are answered through `sagaflow.answers`, keyed by the request's reply-to.
  */
 export class ParticipantServer extends Server implements CustomTransportStrategy {
   private readonly commands: CommandRunner;
@@ -86,7 +86,10 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     const handler = contract && this.handlerFor(contract.type);
     if (!contract || !handler) throw new DeadLetterError('unknown-type', `${this.options.service} answers no query ${type}`);
     if (message.properties.contentType !== JSON_CONTENT_TYPE) throw new MalformedMessageError(`content type must be ${JSON_CONTENT_TYPE}`);
-    if (!replyTo) throw new DeadLetterError('malformed', 'query without reply-to');
+    // Asked by a QueryClient: UUIDs for the ids, its answers queue to reply to. Anything else could not be answered.
+    if (!isId(message.properties.messageId)) throw new MalformedMessageError('a query\'s message id must be a UUID');
+    if (!isId(correlationId)) throw new MalformedMessageError('a query\'s correlation id must be a UUID');
+    if (typeof replyTo !== 'string' || !ANSWERS_QUEUE.test(replyTo)) throw new MalformedMessageError(`a query must reply to ${QUEUES.answersOf('<uuid>')}`);
     let payload: unknown;
     try {
       payload = JSON.parse(message.content.toString('utf8'));
@@ -106,18 +109,20 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       }
     }
     try {
-      await this.options.broker.publisher.publishRaw('', replyTo, Buffer.from(JSON.stringify(response)), {
+      await this.options.broker.publisher.publishRaw(EXCHANGES.answers, replyTo, Buffer.from(JSON.stringify(response)), {
         correlationId,
         messageId: `${correlationId}-response`,
         contentType: 'application/json',
         mandatory: false,
       });
     } catch (error) {
-      // The asker gave up (its reply-to address is gone); a query has no effect to lose.
+      // Not expected (an unroutable answer is dropped: mandatory is off); a query has no effect to lose.
       this.options.logger.warn({ type, err: String(error) }, 'query response not delivered');
     }
   }
 }
+
+const ANSWERS_QUEUE = new RegExp(`^${QUEUES.answersOf('').replaceAll('.', '\\.')}[0-9a-f-]{36}$`);
 
 /** A handler's answer: a value, or (for an error routed through Nest's exception filters) an observable. */
 const settled = (result: unknown): unknown => (isObservable(result) ? lastValueFrom(result) : result);

@@ -40,7 +40,10 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
   const orm = app.get(MikroORM);
   // Instances of one process may start together (scale-out): one migrates and seeds, the others wait for it.
   await whileHoldingLock(env.DATABASE_URL, `sagaflow:migrate:${options.schema}`, async () => {
-    await orm.em.getConnection().execute(`create schema if not exists "${options.schema}"`);
+    // With a role of its own the schema is the admin's to create (the role may not create one): only create it if missing.
+    const connection = orm.em.getConnection();
+    const [exists] = await connection.execute('select 1 from pg_namespace where nspname = ?', [options.schema]);
+    if (!exists) await connection.execute(`create schema if not exists "${options.schema}"`);
     const applied = await orm.migrator.up();
     if (applied.length) logger.info({ migrations: applied.map((migration) => migration.name) }, 'migrations applied');
     await options.onMigrated?.(app);

@@ -7,18 +7,22 @@ import { connectBroker } from '../messaging/connection.js';
 import { type BatchHandler, Consumer, type MessageHandler } from '../messaging/consumer.js';
 import type { DeliveryCounter } from '../messaging/deliveries.js';
 import { Publisher } from '../messaging/publisher.js';
-import { declareTopology } from '../topology/declare.js';
-import { buildTopology } from '../topology/topology.js';
+import { awaitDeclared, declareTopology, partOf } from '../topology/declare.js';
+import { buildTopology, OWNERS } from '../topology/topology.js';
 
 /**
  * A process's link to RabbitMQ: one reconnecting connection, one confirmed publisher, and consumers.
- * Every channel declares the whole topology when it opens, so no process depends on another's start order.
+ * Every channel declares the process's own part of the topology when it opens, after waiting for what
+ * other processes own (exchanges it binds to or publishes to), so start order does not matter.
  */
 export class Broker {
   readonly connection: AmqpConnectionManager;
   readonly publisher: Publisher;
   private readonly consumers: Consumer[] = [];
-  private readonly declare: (channel: ConfirmChannel) => Promise<void>;
+  /** Run by every channel of this process when it opens (on each reconnect). */
+  readonly declare: (channel: ConfirmChannel) => Promise<void>;
+  /** Per connection: the others' part has been seen (one wait shared by all channels). */
+  private readonly othersDeclared = new WeakMap<object, Promise<void>>();
 
   constructor(
     private readonly env: BaseEnv,
@@ -27,8 +31,24 @@ export class Broker {
     /** Counts redeliveries, so that a message crashing its consumer is dead-lettered after MAX_DELIVERIES. */
     private readonly deliveryCounter?: DeliveryCounter,
   ) {
-    const topology = buildTopology(env.QUEUE_TYPE);
-    this.declare = (channel) => declareTopology(channel, topology);
+    const owner = OWNERS.find((candidate) => candidate === name);
+    if (!owner) throw new Error(`${name} owns no part of the broker topology`);
+    const part = partOf(owner, buildTopology(env.QUEUE_TYPE));
+    this.declare = async (channel) => {
+      const model = this.connection.connection;
+      if (model) {
+        let declared = this.othersDeclared.get(model);
+        if (!declared) {
+          // Normal at a first start (the orchestrator declares the shared exchanges); a warning if it lasts.
+          const waiting = (missing: string, waitedSeconds: number) =>
+            logger[waitedSeconds ? 'warn' : 'info']({ missing, waitedSeconds }, 'waiting for the process that owns it to declare it');
+          declared = awaitDeclared(model, part.awaits, waiting);
+          this.othersDeclared.set(model, declared);
+        }
+        await declared;
+      }
+      await declareTopology(channel, part);
+    };
     this.connection = connectBroker(env.AMQP_URL, name, logger);
     this.publisher = new Publisher(this.connection, name, this.declare, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES });
   }

@@ -1,3 +1,5 @@
+import type { BrokerPermissions } from '../topology/access.js';
+
 /** A small client of the RabbitMQ management HTTP API (port 15672), for tests and tooling. */
 export class BrokerAdmin {
   private readonly base: string;
@@ -22,6 +24,19 @@ export class BrokerAdmin {
 
   async deleteVhost(vhost: string): Promise<void> {
     await this.request('DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`, undefined, [404]);
+  }
+
+  /** A user without tags (no management access), with only the given rights in `vhost`. */
+  async createUser(vhost: string, user: string, password: string, permissions: BrokerPermissions): Promise<void> {
+    const name = encodeURIComponent(user);
+    await this.request('PUT', `/api/users/${name}`, { password, tags: '' });
+    const { configure, write, read } = permissions;
+    await this.request('PUT', `/api/permissions/${encodeURIComponent(vhost)}/${name}`, { configure, write, read });
+    for (const topic of permissions.topics) await this.request('PUT', `/api/topic-permissions/${encodeURIComponent(vhost)}/${name}`, topic);
+  }
+
+  async deleteUser(user: string): Promise<void> {
+    await this.request('DELETE', `/api/users/${encodeURIComponent(user)}`, undefined, [404]);
   }
 
   async queues(vhost: string): Promise<QueueInfo[]> {

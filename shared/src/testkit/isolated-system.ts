@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PROCESSES } from '../launcher/processes.js';
-import { SagaflowSystem } from '../launcher/system.js';
+import { ownVariable, SagaflowSystem } from '../launcher/system.js';
 import { SagaflowClient } from './api-client.js';
 import { createIsolatedEnvironment, freePort, type IsolatedEnvironment } from './isolated-environment.js';
 
@@ -43,7 +43,7 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
   const apiKeys = { operator: randomBytes(24).toString('base64url'), client: randomBytes(24).toString('base64url') };
   const system = new SagaflowSystem({
     rootDir: options.rootDir,
-    env: { API_KEYS: `operator:${apiKeys.operator},client:${apiKeys.client}`, ...options.env, AMQP_URL: environment.amqpUrl, DATABASE_URL: environment.databaseUrl },
+    env: { API_KEYS: `operator:${apiKeys.operator},client:${apiKeys.client}`, ...options.env, ...ownUrls(environment) },
     ports,
     output: { logDir },
     restartCrashed: options.restartCrashed,
@@ -61,4 +61,14 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
     throw new Error(`${(error as Error).message} (logs in ${logDir})`);
   }
   return { environment, system, client: new SagaflowClient(system.url(), apiKeys.operator), apiKeys, logDir, dispose };
+}
+
+/** Each process logs in as its own broker user and database role (see processEnv). */
+function ownUrls(environment: IsolatedEnvironment): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    PROCESSES.flatMap(({ name }) => [
+      [ownVariable(name, 'AMQP_URL'), environment.amqpUrls[name]],
+      [ownVariable(name, 'DATABASE_URL'), environment.databaseUrls[name]],
+    ]),
+  );
 }

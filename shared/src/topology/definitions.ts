@@ -1,36 +1,26 @@
-import { createHash } from 'node:crypto';
-import type { Topology } from './topology.js';
+import { brokerPermissions } from './access.js';
+import { OWNERS, type Topology } from './topology.js';
 
-export interface DefinitionsUser {
-  name: string;
-  password: string;
-  /** Fixed so that the exported file is reproducible (and checked in). */
-  salt: Buffer;
-}
-
-/** RabbitMQ's rabbit_password_hashing_sha256: base64(salt ++ sha256(salt ++ password)). */
-export function rabbitPasswordHash(password: string, salt: Buffer): string {
-  const digest = createHash('sha256').update(Buffer.concat([salt, Buffer.from(password, 'utf8')])).digest();
-  return Buffer.concat([salt, digest]).toString('base64');
-}
+/** The person's account for the management UI: every right, and the administrator tag, unlike the processes'. */
+export const ADMIN_USER = 'admin';
 
 /**
- * The topology in the format of RabbitMQ's definitions file, loaded at boot by the compose broker.
- * Loading definitions skips the broker's default user, so the file brings its own.
+ * The topology in the format of RabbitMQ's definitions file, loaded at boot by the compose broker, with
+ * a user per process (named after it: only the rights it needs, no tags) and the admin. Loading
+ * definitions skips the broker's default user. No user has a usable password here (an empty hash
+ * refuses every login): compose sets them from its env file at start (rabbitmq/start.sh).
  */
-export function toDefinitions(topology: Topology, vhost: string, user: DefinitionsUser) {
+export function toDefinitions(topology: Topology, vhost: string) {
+  const access = OWNERS.map((owner) => ({ user: owner, ...brokerPermissions(owner, topology) }));
+  const user = (name: string, tags: string[]) => ({ name, password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha256', tags, limits: {} });
   return {
-    users: [
-      {
-        name: user.name,
-        password_hash: rabbitPasswordHash(user.password, user.salt),
-        hashing_algorithm: 'rabbit_password_hashing_sha256',
-        tags: ['administrator'],
-        limits: {},
-      },
-    ],
+    users: [user(ADMIN_USER, ['administrator']), ...OWNERS.map((owner) => user(owner, []))],
     vhosts: [{ name: vhost }],
-    permissions: [{ user: user.name, vhost, configure: '.*', write: '.*', read: '.*' }],
+    permissions: [
+      { user: ADMIN_USER, vhost, configure: '.*', write: '.*', read: '.*' },
+      ...access.map(({ user, configure, write, read }) => ({ user, vhost, configure, write, read })),
+    ],
+    topic_permissions: access.flatMap(({ user, topics }) => topics.map((topic) => ({ user, vhost, ...topic }))),
     exchanges: topology.exchanges.map((exchange) => ({
       name: exchange.name,
       vhost,

@@ -1,6 +1,6 @@
 // The broker topology is the safety net of the whole saga: a command that is rejected, unroutable or
 // failing must end up somewhere visible (a .dlq or sagaflow.unroutable), never silently dropped.
-import { buildTopology, EXCHANGES, QUEUES, type QueueType } from './topology.js';
+import { buildTopology, EXCHANGES, OWNERS, ownerOfQueue, QUEUES, type QueueType } from './topology.js';
 
 describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType) => {
   const topology = buildTopology(queueType);
@@ -91,8 +91,12 @@ describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType)
     for (const queue of ['order.commands', 'inventory.commands', 'payment.commands', 'notification.commands', 'orchestrator.replies']) {
       for (const delayMs of [250, 1_000, 5_000, 30_000, 120_000]) {
         const retry = topology.queues.find((candidate) => candidate.role === 'retry' && candidate.arguments['x-dead-letter-routing-key'] === queue && candidate.arguments['x-message-ttl'] === delayMs);
-        expect(retry?.arguments).toMatchObject({ 'x-dead-letter-exchange': '', 'x-queue-type': queueType });
+        const requeue = `${queue.split('.')[0]}.requeue`;
+        expect(retry?.arguments).toMatchObject({ 'x-dead-letter-exchange': requeue, 'x-queue-type': queueType });
         expect(retry?.name).toBe(QUEUES.retryOf(queue, delayMs));
+        // Parked through the owner's requeue exchange, and back into the work queue through it.
+        expect(topology.bindings).toContainEqual({ exchange: requeue, queue: retry!.name, routingKey: retry!.name });
+        expect(topology.bindings).toContainEqual({ exchange: requeue, queue, routingKey: queue });
       }
     }
     expect(topology.queues.filter((queue) => queue.role === 'retry' && String(queue.name).includes('.queries'))).toEqual([]);
@@ -115,4 +119,19 @@ test('buildTopology defaults to classic queues (QUEUE_TYPE=quorum for a cluster)
   expect(queues.every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
   // Dead letters are peeked at by the console: classic queues have no delivery limit that could drop them.
   expect(queues.filter((queue) => queue.role === 'dead-letter').every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
+});
+
+test('each exchange and queue has one owner; a requeue exchange reaches only its owner\'s queues', () => {
+  const topology = buildTopology();
+  for (const owner of OWNERS) {
+    const requeue = topology.exchanges.find((exchange) => exchange.name === EXCHANGES.requeueOf(owner));
+    expect(requeue).toMatchObject({ type: 'direct', owner });
+    const reached = topology.bindings.filter((binding) => binding.exchange === requeue!.name).map((binding) => topology.queues.find((queue) => queue.name === binding.queue));
+    expect(reached.length).toBeGreaterThan(0);
+    expect(reached.every((queue) => queue?.owner === owner && ownerOfQueue(queue.name) === owner)).toBe(true);
+  }
+  // The console reads every parking queue, so the orchestrator owns them; a service owns its work and delay queues.
+  for (const queue of topology.queues) {
+    expect(queue.owner).toBe(queue.role === 'dead-letter' || queue.role === 'unroutable' ? 'orchestrator' : ownerOfQueue(queue.name));
+  }
 });

@@ -1,26 +1,42 @@
-import { SERVICES } from '../contracts/define.js';
+import { SERVICES, type ServiceName } from '../contracts/define.js';
 import { delayLabel, RETRY_DELAYS_MS } from '../contracts/retry-policy.js';
 
 /**
- * The broker topology, defined once. Every process declares all of it on connect (declarations are
- * idempotent when the arguments agree), and `rabbitmq/definitions.json` is exported from it.
+ * The broker topology, defined once. Each process declares the part it owns on connect (declarations are
+ * idempotent when the arguments agree; see declare.ts), and `rabbitmq/definitions.json` is exported from it.
  *
  *   sagaflow.commands (topic) --<service>.*--> <service>.commands      (orchestrator -> service)
  *   sagaflow.replies  (topic) --#-----------> orchestrator.replies     (service -> orchestrator)
  *   sagaflow.queries  (topic) --<service>.*--> <service>.queries       (read-only request/reply)
+ *   sagaflow.answers  (direct) --<queue>-----> orchestrator.answers.*  (the answers to queries)
  *   sagaflow.dlx      (direct) --<queue>-----> <queue>.dlq             (dead letters, by source queue)
  *   sagaflow.unroutable (fanout) -----------> sagaflow.unroutable     (alternate exchange: nothing is dropped)
+ *   <owner>.requeue   (direct) --<queue>-----> <queue>, <queue>.retry.* (retries and replays, one per owner)
  *
- * A command or reply whose handler failed waits in `<queue>.retry.<delay>` (a TTL queue, published to
- * directly) and is dead-lettered back into `<queue>` when the delay is over: delayed retries without a plugin.
+ * A command or reply whose handler failed waits in `<queue>.retry.<delay>` (a TTL queue) and is
+ * dead-lettered back into `<queue>` when the delay is over: delayed retries without a plugin. Both ways go
+ * through the owner's requeue exchange, never the default exchange: the right to publish there would reach
+ * every queue by name.
  */
 export const EXCHANGES = {
   commands: 'sagaflow.commands',
   replies: 'sagaflow.replies',
   queries: 'sagaflow.queries',
+  answers: 'sagaflow.answers',
   deadLetters: 'sagaflow.dlx',
   unroutable: 'sagaflow.unroutable',
+  requeueOf: (owner: Owner) => `${owner}.requeue`,
 } as const;
+
+/** Who declares (and alone may configure) an exchange or queue: one broker user per process. */
+export type Owner = 'orchestrator' | ServiceName;
+export const OWNERS: readonly Owner[] = ['orchestrator', ...SERVICES];
+
+/** A work or retry queue's owner: its name starts with the owner's (`payment.commands.retry.1s`). */
+export function ownerOfQueue(queue: string): Owner | undefined {
+  const owner = queue.slice(0, queue.indexOf('.'));
+  return OWNERS.find((candidate) => candidate === owner);
+}
 
 export const QUEUES = {
   commandsOf: (service: string) => `${service}.commands`,
@@ -29,6 +45,8 @@ export const QUEUES = {
   unroutable: 'sagaflow.unroutable',
   deadLettersOf: (queue: string) => `${queue}.dlq`,
   retryOf: (queue: string, delayMs: number) => `${queue}.retry.${delayLabel(delayMs)}`,
+  /** An orchestrator's own queue for the answers to its queries: exclusive, a new name per connection. */
+  answersOf: (id: string) => `orchestrator.answers.${id}`,
 } as const;
 
 export type QueueType = 'quorum' | 'classic';
@@ -37,13 +55,17 @@ export interface ExchangeSpec {
   name: string;
   type: 'topic' | 'direct' | 'fanout';
   arguments: Record<string, unknown>;
+  owner: Owner;
 }
 export interface QueueSpec {
   name: string;
   /** work: consumed by a process; retry: a delay queue; dead-letter: a `.dlq`; unroutable: the alternate exchange's. */
   role: 'work' | 'retry' | 'dead-letter' | 'unroutable';
   arguments: Record<string, unknown>;
+  /** The `.dlq` and unroutable queues are the orchestrator's: its console reads them, and services only write to them. */
+  owner: Owner;
 }
+/** Declared by the queue's owner. */
 export interface BindingSpec {
   exchange: string;
   queue: string;
@@ -58,17 +80,22 @@ export interface Topology {
 /** All exchanges and queues are durable; every work queue dead-letters to `sagaflow.dlx` keyed by its own name. */
 export function buildTopology(queueType: QueueType = 'classic'): Topology {
   const withAlternate = { 'alternate-exchange': EXCHANGES.unroutable };
+  const orchestrator = 'orchestrator';
   const exchanges: ExchangeSpec[] = [
-    { name: EXCHANGES.commands, type: 'topic', arguments: withAlternate },
-    { name: EXCHANGES.replies, type: 'topic', arguments: withAlternate },
-    { name: EXCHANGES.queries, type: 'topic', arguments: withAlternate },
-    { name: EXCHANGES.deadLetters, type: 'direct', arguments: {} },
-    { name: EXCHANGES.unroutable, type: 'fanout', arguments: {} },
+    { name: EXCHANGES.commands, type: 'topic', arguments: withAlternate, owner: orchestrator },
+    { name: EXCHANGES.replies, type: 'topic', arguments: withAlternate, owner: orchestrator },
+    { name: EXCHANGES.queries, type: 'topic', arguments: withAlternate, owner: orchestrator },
+    { name: EXCHANGES.answers, type: 'direct', arguments: {}, owner: orchestrator },
+    { name: EXCHANGES.deadLetters, type: 'direct', arguments: {}, owner: orchestrator },
+    { name: EXCHANGES.unroutable, type: 'fanout', arguments: {}, owner: orchestrator },
+    // A requeue exchange reaches only its owner's queues: only the owner binds to it.
+    ...OWNERS.map((owner): ExchangeSpec => ({ name: EXCHANGES.requeueOf(owner), type: 'direct', arguments: {}, owner })),
   ];
   const queues: QueueSpec[] = [];
   const bindings: BindingSpec[] = [];
 
-  const workQueue = (name: string, exchange: string, routingKey: string, retries: boolean) => {
+  const workQueue = (owner: Owner, name: string, exchange: string, routingKey: string, retries: boolean) => {
+    const requeue = EXCHANGES.requeueOf(owner);
     queues.push({
       name,
       role: 'work',
@@ -77,36 +104,41 @@ export function buildTopology(queueType: QueueType = 'classic'): Topology {
         'x-dead-letter-exchange': EXCHANGES.deadLetters,
         'x-dead-letter-routing-key': name,
       },
+      owner,
     });
     bindings.push({ exchange, queue: name, routingKey });
+    bindings.push({ exchange: requeue, queue: name, routingKey: name });
     const dlq = QUEUES.deadLettersOf(name);
     // Classic, whatever QUEUE_TYPE says: the console peeks at dead letters (get, then requeue), and a quorum
     // queue's delivery limit (20 by default on RabbitMQ 4) would drop a dead letter looked at too often.
-    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': 'classic' } });
+    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': 'classic' }, owner: orchestrator });
     bindings.push({ exchange: EXCHANGES.deadLetters, queue: dlq, routingKey: name });
     if (!retries) return;
     for (const delayMs of RETRY_DELAYS_MS) {
+      const retry = QUEUES.retryOf(name, delayMs);
       queues.push({
-        name: QUEUES.retryOf(name, delayMs),
+        name: retry,
         role: 'retry',
         arguments: {
           'x-queue-type': queueType,
           'x-message-ttl': delayMs,
-          // Expired = delay over: back into the work queue through the default exchange.
-          'x-dead-letter-exchange': '',
+          // Expired = delay over: back into the work queue through the owner's requeue exchange.
+          'x-dead-letter-exchange': requeue,
           'x-dead-letter-routing-key': name,
         },
+        owner,
       });
+      bindings.push({ exchange: requeue, queue: retry, routingKey: retry });
     }
   };
 
-  for (const service of SERVICES) workQueue(QUEUES.commandsOf(service), EXCHANGES.commands, `${service}.*`, true);
-  workQueue(QUEUES.replies, EXCHANGES.replies, '#', true);
+  for (const service of SERVICES) workQueue(service, QUEUES.commandsOf(service), EXCHANGES.commands, `${service}.*`, true);
+  workQueue(orchestrator, QUEUES.replies, EXCHANGES.replies, '#', true);
   // A failed query is answered with an error at once; nobody waits for it to be retried.
-  for (const service of ['inventory', 'payment', 'notification']) {
-    workQueue(QUEUES.queriesOf(service), EXCHANGES.queries, `${service}.*`, false);
+  for (const service of ['inventory', 'payment', 'notification'] as const) {
+    workQueue(service, QUEUES.queriesOf(service), EXCHANGES.queries, `${service}.*`, false);
   }
-  queues.push({ name: QUEUES.unroutable, role: 'unroutable', arguments: { 'x-queue-type': queueType } });
+  queues.push({ name: QUEUES.unroutable, role: 'unroutable', arguments: { 'x-queue-type': queueType }, owner: orchestrator });
   bindings.push({ exchange: EXCHANGES.unroutable, queue: QUEUES.unroutable, routingKey: '' });
 
   return { exchanges, queues, bindings };
