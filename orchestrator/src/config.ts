@@ -13,18 +13,21 @@ const ApiKeys = z
   )
   .pipe(z.array(z.object({ role: z.enum(['client', 'operator'], 'each pair must be role:key, the role client or operator'), key: z.string().regex(/^[\x21-\x2b\x2d-\x7e]{16,256}$/, 'a key must be 16 to 256 printable characters without spaces or commas') })).min(1));
 
+/** Unset, or set empty (as compose passes a variable it has no value for). */
+const unsetOr = <S extends z.ZodType>(schema: S) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 export const env = loadEnv(
   BaseEnv.extend({
     /** Static API keys (local use, tests, trusted backends); see README, Security. */
-    API_KEYS: ApiKeys.optional(),
+    API_KEYS: unsetOr(ApiKeys),
     /** JWTs: verified against the issuer's JWKS; issuer and audience must match. */
-    JWT_JWKS_URL: z.url().optional(),
-    JWT_ISSUER: z.string().min(1).optional(),
-    JWT_AUDIENCE: z.string().min(1).optional(),
+    JWT_JWKS_URL: unsetOr(z.url()),
+    JWT_ISSUER: unsetOr(z.string()),
+    JWT_AUDIENCE: unsetOr(z.string()),
     /** Where a token's roles are (a dot path such as `realm_access.roles`): a list or a space-separated string holding `client` or `operator`. */
     JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
     /** Set (e.g. `sub`): a client's token acts only for the customer this claim names. Unset: clients act for any customer. */
-    JWT_CUSTOMER_CLAIM: z.string().min(1).optional(),
+    JWT_CUSTOMER_CLAIM: unsetOr(z.string()),
     PORT: z.coerce.number().int().default(3000),
     /** The order saga's timers (see order-saga.definition.ts): reply timeout, resends, whole-saga deadline. */
     STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
@@ -45,9 +48,13 @@ export const env = loadEnv(
     if (env.JWT_JWKS_URL && !(env.JWT_ISSUER && env.JWT_AUDIENCE)) {
       context.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE' });
     }
-    if (!env.API_KEYS && !env.JWT_JWKS_URL) {
-      context.addIssue({ code: 'custom', path: ['API_KEYS'], message: 'set API_KEYS (role:key pairs) or JWT_JWKS_URL: the API admits nobody without one (npm start makes keys)' });
-    }
   }),
 );
 export const logger = createLogger('orchestrator', env.LOG_LEVEL);
+
+/** The API admits nobody without keys or an issuer: the process refuses to start, as for a bad setting (checked at start, not on import). */
+export function requireAuthSettings(): void {
+  if (env.API_KEYS || env.JWT_JWKS_URL) return;
+  process.stderr.write('Invalid configuration:\n  API_KEYS: set API_KEYS (role:key pairs) or JWT_JWKS_URL: the API admits nobody without one (npm start makes keys)\n');
+  process.exit(78); // EX_CONFIG
+}

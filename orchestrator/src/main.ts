@@ -1,8 +1,9 @@
 import { startProcess } from '@sagaflow/shared';
 import { AppModule } from './app.module.js';
-import { env, logger } from './config.js';
+import { env, logger, requireAuthSettings } from './config.js';
 import { UnavailableFilter } from './http/unavailable.filter.js';
 
+requireAuthSettings();
 await startProcess({
   module: AppModule,
   env,
