@@ -214,6 +214,18 @@ describe('AMQP: a bad message goes to the .dlq at once, with the reason', () => 
     expect(message.properties.headers![HEADERS.deadLetterError]).toMatch(/content type/);
   });
 
+  test.each([
+    ['a correlation id of 200 characters', { correlationId: 'c'.repeat(200), replyTo: `orchestrator.answers.${randomUUID()}` }, /correlation id must be a UUID/],
+    ['a reply-to that is no answers queue', { correlationId: randomUUID(), replyTo: 'payment.commands' }, /must reply to orchestrator\.answers/],
+    ['no reply-to', { correlationId: randomUUID() }, /must reply to/],
+  ])('a query with %s is refused, not answered into the void', async (_case, extra, error) => {
+    const properties = { ...wellFormed('inventory.catalog'), ...extra };
+    broker.channel.sendToQueue(QUEUES.queriesOf('inventory'), Buffer.from('{}'), properties);
+    const message = await takeDeadLetter(broker.channel, QUEUES.queriesOf('inventory'), String(properties.messageId));
+    expect(message.properties.headers![HEADERS.deadLetterReason]).toBe('malformed');
+    expect(String(message.properties.headers![HEADERS.deadLetterError])).toMatch(error);
+  });
+
   test('a dead letter whose saga id is not a UUID is listed and discarded without a 5xx', async () => {
     const properties = withHeader(HEADERS.sagaId, 'not-a-saga')(wellFormed('order.create'));
     broker.channel.sendToQueue(QUEUES.commandsOf('order'), Buffer.from('{}'), properties);

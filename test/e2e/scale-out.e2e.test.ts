@@ -33,7 +33,7 @@ const WORK_QUEUES = ['order.commands', 'inventory.commands', 'payment.commands',
 
 test('two instances of each process share the work; killing one of each loses nothing and duplicates nothing', async () => {
   const { system, environment } = isolated;
-  const [first, second] = system.urls().map((url) => new SagaflowClient(url));
+  const [first, second] = system.urls().map((url) => new SagaflowClient(url, isolated.apiKeys.operator));
   const admin = new BrokerAdmin();
   // The management API's figures lag a little behind a fresh start.
   const consumers = () => Promise.all(WORK_QUEUES.map(async (queue) => (await admin.queue(environment.vhost, queue)).consumers));

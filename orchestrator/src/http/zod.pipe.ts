@@ -11,7 +11,9 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.ou
   transform(value: unknown, metadata?: ArgumentMetadata): z.output<S> {
     const parsed = this.schema.safeParse(value);
     if (parsed.success) return parsed.data;
-    throw badRequest(parsed.error.issues.map((issue) => ({ field: [metadata?.data, ...issue.path].filter((part) => part !== undefined).join('.') || '(body)', message: issue.message })));
+    // A key of the whole query or body that is not allowed is named by where it came: (query) or (body).
+    const whole = metadata?.type === 'query' ? '(query)' : '(body)';
+    throw badRequest(parsed.error.issues.map((issue) => ({ field: [metadata?.data, ...issue.path].filter((part) => part !== undefined).join('.') || whole, message: issue.message })));
   }
 }
 
