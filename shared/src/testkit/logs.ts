@@ -4,11 +4,13 @@ import { join } from 'node:path';
 /**
  * The lines of a system's logs that show a bug: an HTTP answer of 5xx other than 503 (a dependency out of
  * reach), or an exception no handler took (Nest's ExceptionsHandler, an uncaught error or an unhandled
- * rejection). Client mistakes are 4xx and are not listed.
+ * rejection). Client mistakes are 4xx and are not listed. `recursive`: the suites' own systems' folders too.
  */
-export function serverErrorsIn(logDir: string): string[] {
+export function serverErrorsIn(logDir: string, { recursive = false } = {}): string[] {
   const found: string[] = [];
-  for (const file of readdirSync(logDir).filter((name) => name.endsWith('.log'))) {
+  const entries = readdirSync(logDir, { withFileTypes: true });
+  if (recursive) for (const dir of entries.filter((entry) => entry.isDirectory())) found.push(...serverErrorsIn(join(logDir, dir.name), { recursive }));
+  for (const file of entries.filter((entry) => entry.isFile() && entry.name.endsWith('.log')).map((entry) => entry.name)) {
     for (const line of readFileSync(join(logDir, file), 'utf8').split('\n')) {
       if (!line.startsWith('{')) continue;
       let entry: { res?: { statusCode?: number }; context?: string; msg?: string };
