@@ -11,6 +11,10 @@
 //            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
+//            --metrics on|off (on)  --tracing off|on (off: on exports every span over OTLP to a sink in this process)
+//            --variants default,metrics-off,tracing[,tracing+metrics-off]: ours once per variant at each level,
+//            side by side, --rounds N times (1; every other round in reverse order), to compare what metrics and
+//            tracing cost (docs/performance.md)
 // Latency is from the saga row's created_at (the POST) to its updated_at at the end: times the system
 // records. The reference runs twice: --mode=multi (a process per participant, laid out like Sagaflow: the
 // headline ratio) and --mode=single (all in one process). Level by level, ours (a fresh system) runs, then
@@ -46,6 +50,10 @@ const { values: options } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
+    metrics: { type: 'string', default: 'on' },
+    tracing: { type: 'string', default: 'off' },
+    variants: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const LEVELS = options.levels.split(',').map(Number);
@@ -64,6 +72,21 @@ if (BARE_MODES.length && !existsSync(join(BARE_DIR, 'bare-saga.mjs'))) {
   console.error(`The bare reference is not at ${BARE_DIR}/bare-saga.mjs: pass --bare-dir <folder> (or BARE_BENCH_DIR), or --no-bare.`);
   process.exit(2);
 }
+/** How ours runs: metrics on or off, tracing exporting or off. Several compare them, level by level. */
+const singleVariant = [options.tracing === 'on' && 'tracing', options.metrics === 'off' && 'metrics-off'].filter(Boolean).join('+') || 'default';
+const VARIANTS = (options.variants ?? singleVariant)
+  .split(',')
+  .map((name) => name.trim())
+  .filter(Boolean)
+  .map((name) => {
+    const parts = name.split('+');
+    if (parts.some((part) => !['default', 'metrics-off', 'tracing'].includes(part))) {
+      console.error(`--variants takes default, metrics-off, tracing or tracing+metrics-off (comma-separated), not "${name}".`);
+      process.exit(2);
+    }
+    return { name, metricsOff: parts.includes('metrics-off'), tracing: parts.includes('tracing') };
+  });
+const ROUNDS = Number(options.rounds);
 const SKUS = Array.from({ length: 100 }, (_, index) => `SKU-BENCH-${index}`);
 // Sagaflow's schemas in its database, and those of them with an inbox (the participants).
 const OUR_SCHEMAS = ['orchestrator', 'order', 'inventory', 'payment', 'notification'];
@@ -82,7 +105,31 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const ratio = (ours, reference) => (Number.isFinite(ours / reference) ? `${(ours / reference).toFixed(2)}×` : '-');
 
 // ---- the system under test --------------------------------------------------------------------------
-async function startSystem() {
+/**
+ * Where a tracing variant exports: an OTLP/HTTP receiver in this process that takes every batch of spans
+ * (protobuf, the default protocol) and drops it, as a collector would take it off the processes' hands.
+ */
+async function traceSink() {
+  const received = { requests: 0, bytes: 0 };
+  const server = http.createServer((request, response) => {
+    request.on('data', (chunk) => (received.bytes += chunk.length));
+    request.on('end', () => {
+      received.requests++;
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${server.address().port}`, received, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+const sink = VARIANTS.some((variant) => variant.tracing) ? await traceSink() : null;
+
+/** The environment of a variant's processes. */
+const variantEnv = (variant) => ({
+  METRICS: variant.metricsOff ? 'off' : 'on',
+  ...(variant.tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_TRACES_EXPORTER: 'otlp' } : { OTEL_TRACES_EXPORTER: 'none' }),
+});
+
+async function startSystem(variant) {
   if (options.target) {
     if (!options.database) throw new Error('--target needs --database (the orchestrator database, for LISTEN and timestamps)');
     return { url: options.target, token: options.token, databaseUrl: options.database, pids: () => [], dispose: async () => {} };
@@ -95,7 +142,7 @@ async function startSystem() {
     logDir: join(resolvePath(ROOT, options.out), 'logs', '{vhost}'),
     instances: INSTANCES,
     nodeFlags: options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof']}`] : [],
-    env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'] },
+    env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'], ...variantEnv(variant) },
   });
   log(`system up on vhost ${started.environment.vhost} (logs in ${started.logDir})`);
   return {
@@ -550,12 +597,13 @@ function ledgerTable(concurrency, systems) {
   ];
 }
 
-function markdown({ ours, bare, bareMulti, rss, meta }) {
+function markdown({ ours, variantRuns, bare, bareMulti, rss, meta }) {
   const at = (list, concurrency) => list.find((candidate) => candidate.concurrency === concurrency);
   const lines = [
-    `Sagaflow vs bare amqplib+pg saga, ${meta.date}, ${meta.instances} instance(s) of each process, ${meta.decline * 100}% declined, ${meta.secs} s per level after ${meta.warmup} s warm-up; ${meta.bareModes.length ? `bare ran as ${meta.bareModes.map((mode) => `--mode=${mode}`).join(' and ')} (classic queues)` : 'no bare reference (--no-bare)'}. ${meta.cpu}.`,
+    `Sagaflow vs bare amqplib+pg saga, ${meta.date}, ${meta.instances} instance(s) of each process, ${meta.decline * 100}% declined, ${meta.secs} s per level after ${meta.warmup} s warm-up; ${meta.bareModes.length ? `bare ran as ${meta.bareModes.map((mode) => `--mode=${mode}`).join(' and ')} (classic queues)` : 'no bare reference (--no-bare)'}; ours: ${meta.variants[0]}. ${meta.cpu}.`,
     '',
   ];
+  if (meta.variants.length > 1 || meta.rounds > 1) lines.push(...variantTable(variantRuns, meta), '');
   if (bareMulti.length) {
     lines.push(`**Headline, ours / bare-multi** (bare with a process per participant, laid out like Sagaflow): ${ours.map((row) => `${ratio(row.sagasPerSecond, at(bareMulti, row.concurrency)?.sagasPerSecond)} at ${row.concurrency}`).join(', ')} in flight.`, '');
   }
@@ -598,6 +646,33 @@ function markdown({ ours, bare, bareMulti, rss, meta }) {
   return lines.join('\n');
 }
 
+/** Each variant's runs beside the first variant's of the same level and round, then the means over the rounds. */
+function variantTable(runs, meta) {
+  const lines = [
+    `Variants (${meta.variants.join(', ')}), interleaved, ${meta.rounds} round(s); against ${meta.variants[0]} of the same round:`,
+    '',
+    '| in flight | round | variant | sagas/s | vs ' + meta.variants[0] + ' | p50 ms | p99 ms | CPU ms/saga: our processes / driver / rabbitmq / postgres | spans exported |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|---|',
+  ];
+  const first = (run) => runs.find((other) => other.concurrency === run.concurrency && other.round === run.round && other.variant === meta.variants[0]);
+  for (const run of runs) {
+    const c = run.cpuMsPerSaga;
+    lines.push(
+      `| ${run.concurrency} | ${run.round} | ${run.variant} | ${f1(run.sagasPerSecond)} | ${ratio(run.sagasPerSecond, first(run)?.sagasPerSecond)} | ${f1(run.latencyMs.p50)} | ${f1(run.latencyMs.p99)} | ${f2(c.sagaflow)} / ${f2(c.driver)} / ${f2(c.rabbitmq)} / ${f2(c.postgres)} | ${run.exported ? `${run.exported.requests} requests, ${f1(run.exported.kb)} KB` : '-'} |`,
+    );
+  }
+  lines.push('', '| in flight | variant | mean sagas/s | vs ' + meta.variants[0] + ' | mean CPU ms/saga of our processes |', '|---:|---|---:|---:|---:|');
+  const mean = (list, value) => list.reduce((sum, run) => sum + value(run), 0) / list.length;
+  for (const level of meta.levels) {
+    const of = (variant) => runs.filter((run) => run.concurrency === level && run.variant === variant);
+    const reference = mean(of(meta.variants[0]), (run) => run.sagasPerSecond);
+    for (const variant of meta.variants) {
+      lines.push(`| ${level} | ${variant} | ${f1(mean(of(variant), (run) => run.sagasPerSecond))} | ${ratio(mean(of(variant), (run) => run.sagasPerSecond), reference)} | ${f2(mean(of(variant), (run) => run.cpuMsPerSaga.sagaflow ?? NaN))} |`);
+    }
+  }
+  return lines;
+}
+
 const calibration = (() => {
   const start = performance.now();
   let x = 0;
@@ -607,6 +682,8 @@ const calibration = (() => {
 
 const random = seededRandom(2026);
 const ours = [];
+/** Every run of ours, each variant in each round (the first variant's first round is also in `ours`). */
+const variantRuns = [];
 const bareRuns = Object.fromEntries(BARE_MODES.map((mode) => [mode, []]));
 const rss = {};
 const bareDb = BARE_MODES.length ? await bareDatabase() : null;
@@ -614,17 +691,28 @@ try {
   // Level by level, ours then each layout of the reference: the host's speed drifts over minutes, so the
   // runs compared sit side by side. Each level gets a fresh system (nothing of ours runs during bare's).
   for (const level of LEVELS) {
-    ours.push(await runOurs(level));
+    // The variants of ours interleaved, every other round in reverse (A B B A …), so that a host speeding up or
+    // slowing down over the rounds favours none of them.
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const variant of round % 2 ? VARIANTS : [...VARIANTS].reverse()) {
+        const before = sink && { ...sink.received };
+        const result = await runOurs(level, variant);
+        const exported = sink && variant.tracing ? { requests: sink.received.requests - before.requests, kb: (sink.received.bytes - before.bytes) / 1024 } : null;
+        variantRuns.push({ variant: variant.name, round, ...result, exported });
+        if (round === 1 && variant === VARIANTS[0]) ours.push(result);
+      }
+    }
     // multi first: it is the headline
     for (const mode of ['multi', 'single'].filter((candidate) => BARE_MODES.includes(candidate))) bareRuns[mode].push(...(await runBare(mode, bareDb.name, [level], ours)));
   }
 } finally {
   await bareDb?.drop();
+  await sink?.close();
 }
 
 /** Our system at one level, from a fresh start; its processes' peak RSS joins `rss` (the highest per process). */
-async function runOurs(level) {
-  const system = await startSystem();
+async function runOurs(level, variant) {
+  const system = await startSystem(variant);
   const db = new pg.Client({ connectionString: system.databaseUrl });
   try {
     await db.connect();
@@ -633,8 +721,8 @@ async function runOurs(level) {
     await listener.connect();
     await listener.query(`listen ${SAGA_ENDED_CHANNEL}`);
     const result = await runLevel(system, db, statements, endWatcher(listener), level, random);
-    log(`ours C=${level}: ${f1(result.sagasPerSecond)} sagas/s, p50 ${f1(result.latencyMs.p50)} p99 ${f1(result.latencyMs.p99)} ms, cpu ${JSON.stringify(result.cpuPercentOfOneCore, (key, value) => (typeof value === 'number' ? Math.round(value) : value))}`);
-    log(`ours C=${level} ledger: ${ledgerLine(result.ledger)}`);
+    log(`ours (${variant.name}) C=${level}: ${f1(result.sagasPerSecond)} sagas/s, p50 ${f1(result.latencyMs.p50)} p99 ${f1(result.latencyMs.p99)} ms, cpu ${JSON.stringify(result.cpuPercentOfOneCore, (key, value) => (typeof value === 'number' ? Math.round(value) : value))}`);
+    log(`ours (${variant.name}) C=${level} ledger: ${ledgerLine(result.ledger)}`);
     for (const [name, mb] of Object.entries(peakRss(system.pids()))) rss[name] = Math.max(rss[name] ?? 0, mb);
     await listener.end();
     return result;
@@ -644,8 +732,9 @@ async function runOurs(level) {
   }
 }
 const report = {
-  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, bareModes: BARE_MODES, bareWindowSecs: BARE_WINDOW_S, cpu: calibration },
+  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, bareModes: BARE_MODES, bareWindowSecs: BARE_WINDOW_S, cpu: calibration, variants: VARIANTS.map((variant) => variant.name), rounds: ROUNDS },
   ours,
+  variantRuns,
   bare: bareRuns.single ?? [],
   bareMulti: bareRuns.multi ?? [],
   rss,

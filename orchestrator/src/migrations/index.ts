@@ -6,6 +6,7 @@ import { Migration0004SagaTimers } from './Migration0004SagaTimers.js';
 import { Migration0005OutboxHoldsUnsent } from './Migration0005OutboxHoldsUnsent.js';
 import { Migration0006LeanSaga } from './Migration0006LeanSaga.js';
 import { Migration0008HistoryRetention } from './Migration0008HistoryRetention.js';
+import { Migration0009SagaTraceContext } from './Migration0009SagaTraceContext.js';
 
 /** Every orchestrator migration, in order. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   { name: 'Migration0006LeanSaga', class: Migration0006LeanSaga },
   { name: 'Migration0007DeliveryCounts', class: deliveryCountMigration('orchestrator') },
   { name: 'Migration0008HistoryRetention', class: Migration0008HistoryRetention },
+  { name: 'Migration0009SagaTraceContext', class: Migration0009SagaTraceContext },
 ];

@@ -1,7 +1,9 @@
 import {
+  activeTraceCarrier,
   COMMANDS,
   DeadLetterError,
   type Envelope,
+  envelopeLogFields,
   FailureReply,
   type FaultPlan,
   FINAL_SAGA_STATUSES,
@@ -10,6 +12,8 @@ import {
   parseFailures,
   parseReplyType,
   PermanentError,
+  traceCarrierOf,
+  type TraceCarrier,
   UnpublishableMessageError,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
@@ -17,6 +21,7 @@ import { SagaCache } from './saga-cache.js';
 import type { SagaDefinition } from './saga-definition.js';
 import type { Saga, SagaEvent } from './saga.entities.js';
 import { type SagaChange, type SagaRepository, type SagaUnitOfWork, SagaVersionConflict } from './saga-repository.js';
+import { observeConflict, observeTimerLag, observing, sagaLogFields, type StepDone } from './saga-telemetry.js';
 import {
   applyReply,
   applyTimer,
@@ -27,6 +32,7 @@ import {
   retryNow,
   setAside,
   startSaga,
+  type Awaiting,
   type Transition,
 } from './saga-state.js';
 
@@ -90,6 +96,8 @@ export class SagaEngine {
       state: transition.state,
       faultPlan: request.faultPlan ?? null,
       timerAt: null,
+      // The request's trace (when tracing is on) becomes the order's: every step and re-send continues it.
+      traceContext: activeTraceCarrier(),
       version: 1,
       createdAt: now,
       updatedAt: now,
@@ -100,7 +108,7 @@ export class SagaEngine {
       await this.repository.insert(change, now);
       this.cache.keep(saga);
     }
-    this.logger.debug({ sagaId: saga.id, type, businessKey: request.businessKey }, 'saga started');
+    this.logger.debug({ ...sagaLogFields(saga), type, businessKey: request.businessKey }, 'saga started');
     return saga;
   }
 
@@ -158,12 +166,13 @@ export class SagaEngine {
       for (const saga of await unit.claimDueTimers(batchSize)) {
         this.cache.forget(saga.id);
         const now = new Date();
+        observeTimerLag(saga, now);
         try {
           const definition = this.definition(saga.type);
           const transition = applyTimer(definition, saga.state, now, newMessageId());
           if (transition) {
             changes.push(this.change(saga, definition, transition, now, '', []));
-            this.logger.warn({ sagaId: saga.id, ...transition.timer, status: saga.status }, 'saga timer fired');
+            this.logger.warn({ ...sagaLogFields(saga), ...transition.timer, status: saga.status }, 'saga timer fired');
             continue;
           }
           // Before its timeout: the command is due (after a back-off), or nobody here saw it confirmed.
@@ -186,14 +195,14 @@ export class SagaEngine {
   /** A command the broker would not take: set aside if it never could, else tried again after a pause. */
   private publishFailed(saga: Saga, definition: SagaDefinition<any>, error: Error, now: Date): SagaChange {
     if (error instanceof UnpublishableMessageError) return this.setAside(saga, error.message, now, definition);
-    this.logger.warn({ sagaId: saga.id, err: error.message }, 'publish failed; trying again shortly');
+    this.logger.warn({ ...sagaLogFields(saga), err: error.message }, 'publish failed; trying again shortly');
     saga.timerAt = new Date(now.getTime() + PUBLISH_RETRY_MS);
     return unchanged(saga, null, now);
   }
 
   /** Sets a saga's awaited command aside (see setAside); one the engine cannot even read just stops its timer. */
   private setAside(saga: Saga, reason: string, now: Date, definition = this.definitions.get(saga.type)): SagaChange {
-    this.logger.error({ sagaId: saga.id, reason }, 'command set aside: it cannot be published; the saga waits for a person');
+    this.logger.error({ ...sagaLogFields(saga), reason }, 'command set aside: it cannot be published; the saga waits for a person');
     if (definition && saga.state.awaiting) return this.change(saga, definition, setAside(saga.state, now, reason), now, '', []);
     saga.timerAt = null;
     return unchanged(saga, { kind: 'command-set-aside', detail: reason }, now);
@@ -264,7 +273,10 @@ export class SagaEngine {
     });
     const saved = decided.length ? await this.repository.save(decided.map(({ change }) => change)) : [];
     saved.forEach((ok, i) => {
-      if (!ok) return conflicted.push(...decided[i].replies);
+      if (!ok) {
+        observeConflict(decided[i].change.saga);
+        return conflicted.push(...decided[i].replies);
+      }
       this.cache.keep(decided[i].change.saga);
       decided[i].logs.forEach((log) => log());
     });
@@ -287,7 +299,7 @@ export class SagaEngine {
 
   /** What a reply does to its saga (moved to its next state here, not saved yet), and the log line for once it is saved. */
   private decide(saga: Saga, { reply, outcome }: ReplyInHand, now: Date): { change: SagaChange; log: () => void } {
-    const ids = { sagaId: saga.id, messageId: reply.messageId, type: reply.type };
+    const ids = envelopeLogFields(reply);
     const awaiting = saga.state.awaiting;
     const about = { messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome };
     if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
@@ -299,7 +311,10 @@ export class SagaEngine {
     const transition = applyReply(definition, saga.state, { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
     const applied: SagaEvent = { ...about, kind: 'reply-applied', step: awaiting.step, detail: failure ? `${failure.code}: ${failure.reason}` : undefined };
-    const change = this.change(saga, definition, transition, now, reply.messageId, [applied]);
+    const done = observing() ? [stepDone(definition, awaiting, outcome.outcome, saga.state.steps)] : undefined;
+    // The next command continues the reply's trace (its processing span here, when tracing is on).
+    const change = this.change(saga, definition, transition, now, reply.messageId, [applied], traceCarrierOf(reply.headers) ?? saga.traceContext);
+    change.stepsDone = done;
     const { status, businessKey } = saga;
     return {
       change,
@@ -311,7 +326,15 @@ export class SagaEngine {
   }
 
   /** Moves a saga (in memory) to the transition's state; returns the change that saves it, with what happened. */
-  private change(saga: Saga, definition: SagaDefinition<any>, transition: Transition<unknown>, now: Date, causationId: string, first: SagaEvent[]): SagaChange {
+  private change(
+    saga: Saga,
+    definition: SagaDefinition<any>,
+    transition: Transition<unknown>,
+    now: Date,
+    causationId: string,
+    first: SagaEvent[],
+    trace: TraceCarrier | null | undefined = saga.traceContext,
+  ): SagaChange {
     const { state, send, timer } = transition;
     Object.assign(saga, { state, status: state.status, timerAt: nextTimerAt(definition, state), updatedAt: now });
     const events = [...first];
@@ -322,8 +345,16 @@ export class SagaEngine {
     if (timer) events.push({ kind: timer.kind, step: timer.step, detail: timer.detail });
     const ended = FINAL_SAGA_STATUSES.includes(state.status);
     if (ended) events.push({ kind: 'saga-ended', outcome: state.status, detail: state.failureReason ?? undefined });
-    return { saga, events, send, causationId, ended, at: now };
+    return { saga, events, send, causationId, ended, at: now, trace };
   }
+}
+
+/** The step a reply answered, and since when it had been waiting (see StepDone), from the state before the reply. */
+function stepDone(definition: SagaDefinition<any>, awaiting: Awaiting, outcome: StepDone['outcome'], steps: { name: string; startedAt: string | null }[]): StepDone {
+  const startedAt = awaiting.action === 'invoke' ? steps.find((step) => step.name === awaiting.step)?.startedAt : null;
+  // A compensation keeps no start of its own: its last send is its reply's timeout less the step timeout.
+  const startedAtMs = startedAt ? Date.parse(startedAt) : Date.parse(awaiting.timeoutAt) - definition.policy.stepTimeoutMs;
+  return { step: awaiting.step, action: awaiting.action, outcome, startedAtMs };
 }
 
 /** A change that leaves the saga's state as it is: only what happened (if anything) is recorded. */
@@ -338,6 +369,8 @@ function merged(first: SagaChange, then: SagaChange): SagaChange {
     events: [...first.events, ...then.events],
     send: then.send ?? first.send,
     causationId: then.send ? then.causationId : first.causationId,
+    trace: then.send ? then.trace : first.trace,
+    stepsDone: first.stepsDone && then.stepsDone ? [...first.stepsDone, ...then.stepsDone] : (first.stepsDone ?? then.stepsDone),
     ended: first.ended || then.ended,
     stale: first.stale && then.stale,
   };

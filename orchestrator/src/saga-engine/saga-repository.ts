@@ -10,10 +10,12 @@ import {
   SAGA_ENDED_CHANNEL,
   SCHEMA_VERSION,
   statement,
+  type TraceCarrier,
 } from '@sagaflow/shared';
 import type { Logger } from 'pino';
 import type { Saga, SagaEvent } from './saga.entities.js';
 import { type CommandToSend, packState, unpackState } from './saga-state.js';
+import { observeCommitted, sagaLogFields, type StepDone } from './saga-telemetry.js';
 
 /**
  * One change of one saga, as the engine decided it: the saga at its new state (its `version` still the one
@@ -31,6 +33,10 @@ export interface SagaChange {
   at: Date;
   /** Only a reply recorded as ignored: the engine re-reads the saga before it believes that. */
   stale?: boolean;
+  /** The trace the command continues (the reply's that caused it, else the saga's own); none while tracing is off. */
+  trace?: TraceCarrier | null;
+  /** Steps whose replies this change applied (their durations are observed once it commits). */
+  stepsDone?: StepDone[];
 }
 
 /** The saga is not at the version the change was computed from: someone else moved it first. */
@@ -38,7 +44,7 @@ export class SagaVersionConflict extends Error {}
 
 const SAGA = '"orchestrator"."saga"';
 const HISTORY = '"orchestrator"."saga_history"';
-const COLUMNS = 'id, type, business_key, correlation_id, status, state, fault_plan, timer_at, version, created_at, updated_at';
+const COLUMNS = 'id, type, business_key, correlation_id, status, state, fault_plan, timer_at, trace_context, version, created_at, updated_at';
 /** Sagas a timer can concern (the partial index `saga_active_idx` holds just these). */
 const ACTIVE = `status in ('RUNNING', 'COMPENSATING')`;
 
@@ -46,15 +52,20 @@ const LOAD = statement('saga.load', `select ${COLUMNS} from ${SAGA} where id = a
 const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = $1 for update`);
 const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= now()) as due`);
 const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= now() order by timer_at limit $1 for update skip locked`);
+/** The outbox backlog, for /metrics: due timers not fired yet, and how long the oldest has waited. */
+const BACKLOG = statement(
+  'saga.backlog',
+  `select count(*)::int as rows, coalesce(extract(epoch from now() - min(timer_at)), 0)::float8 as oldest from ${SAGA} where ${ACTIVE} and timer_at <= now()`,
+);
 /** New sagas, each with its first history row; they travel as one JSON parameter, like SAVE's changes. */
 const INSERT = statement(
   'saga.insert',
   `with new as (
      select * from jsonb_to_recordset($1::jsonb)
-       as new(id uuid, type text, business_key text, correlation_id text, status text, state jsonb, fault_plan jsonb, timer_at timestamptz, created_at timestamptz, events jsonb)),
+       as new(id uuid, type text, business_key text, correlation_id text, status text, state jsonb, fault_plan jsonb, timer_at timestamptz, trace_context jsonb, created_at timestamptz, events jsonb)),
    saved as (
      insert into ${SAGA} (${COLUMNS})
-     select id, type, business_key, correlation_id, status, state, fault_plan, timer_at, 1, created_at, created_at from new returning id)
+     select id, type, business_key, correlation_id, status, state, fault_plan, timer_at, trace_context, 1, created_at, created_at from new returning id)
    insert into ${HISTORY} (saga_id, seq, at, events) select new.id, 1, new.created_at, new.events from new join saved using (id)`,
 );
 /**
@@ -119,6 +130,12 @@ export class SagaRepository {
   async loadMany(sagaIds: string[]): Promise<Map<string, Saga>> {
     const rows = await this.db.query<Row>(LOAD, [sagaIds]);
     return new Map(rows.map(toSaga).map((saga) => [saga.id, saga]));
+  }
+
+  /** Sagas whose timer is due and not fired yet, and the oldest one's wait in seconds (one read, on a scrape). */
+  async outboxBacklog(): Promise<{ rows: number; oldestAgeSeconds: number }> {
+    const [row] = await this.db.query<{ rows: number; oldest: number }>(BACKLOG, []);
+    return { rows: row.rows, oldestAgeSeconds: row.oldest };
   }
 
   /** Whether any saga's timer is due: one cheap read, so an idle poll opens no transaction. */
@@ -193,7 +210,7 @@ export class SagaRepository {
 
   /** Publishes a command (confirmed). */
   async publish(saga: Saga, command: CommandToSend, causationId: string): Promise<void> {
-    await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId));
+    await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId, saga.traceContext));
     this.remember(command.messageId);
   }
 
@@ -202,17 +219,21 @@ export class SagaRepository {
     if (this.published.size > REMEMBERED_PUBLISHES) this.published.delete(this.published.values().next().value!);
   }
 
-  /** After commit: the commands due now, together (bundled if on). One that fails is left to the timer poll. */
+  /**
+   * After commit: what the changes did is observed (metrics, step and saga spans), then the commands due now
+   * go out together (bundled if on). One that fails is left to the timer poll.
+   */
   private async publishAll(changes: SagaChange[]): Promise<void> {
+    observeCommitted(changes);
     const due = changes.filter((change) => change.send && change.send.delayMs === 0);
     if (due.length === 0) return;
     const outcomes = await this.publisher.publishAll(
-      due.map(({ saga, send, causationId }) => ({ exchange: EXCHANGES.commands, routingKey: send!.contract.type, envelope: envelopeOf(saga, send!, causationId) })),
+      due.map(({ saga, send, causationId, trace }) => ({ exchange: EXCHANGES.commands, routingKey: send!.contract.type, envelope: envelopeOf(saga, send!, causationId, trace) })),
     );
     outcomes.forEach((error, index) => {
       const { saga, send } = due[index];
       if (!error) this.remember(send!.messageId);
-      else this.logger.warn({ sagaId: saga.id, messageId: send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again');
+      else this.logger.warn({ ...sagaLogFields(saga), messageId: send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again');
     });
   }
 }
@@ -258,6 +279,7 @@ export class SagaUnitOfWork {
         state: packState(saga.state),
         fault_plan: saga.faultPlan,
         timer_at: saga.timerAt,
+        trace_context: saga.traceContext,
         created_at: saga.createdAt,
         events: change.events,
       };
@@ -303,8 +325,8 @@ export class SagaUnitOfWork {
   }
 }
 
-/** The command as it travels: its envelope, with the step's retry policy, the send count and any fault plan. */
-function envelopeOf(saga: Saga, command: CommandToSend, causationId: string): Envelope {
+/** The command as it travels: its envelope, with the step's retry policy, the send count, any fault plan, and the trace it continues. */
+function envelopeOf(saga: Saga, command: CommandToSend, causationId: string, trace: TraceCarrier | null | undefined): Envelope {
   const fault = saga.faultPlan?.[command.contract.type];
   return {
     messageId: command.messageId,
@@ -319,6 +341,7 @@ function envelopeOf(saga: Saga, command: CommandToSend, causationId: string): En
       [HEADERS.attempt]: 1,
       [HEADERS.resend]: command.resend,
       ...(fault ? { [HEADERS.faultPlan]: JSON.stringify(fault) } : {}),
+      ...trace,
     },
   };
 }
@@ -335,6 +358,7 @@ function toSaga(row: Row): Saga {
     state: unpackState(row.state),
     faultPlan: row.fault_plan ?? null,
     timerAt: row.timer_at,
+    traceContext: row.trace_context ?? null,
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

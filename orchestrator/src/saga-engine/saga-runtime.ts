@@ -1,5 +1,5 @@
 import { type BeforeApplicationShutdown, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { Broker, type Consumer, Database, decode, type Envelope, QUEUES } from '@sagaflow/shared';
+import { Broker, type Consumer, Database, decode, type Envelope, QUEUES, registerOrchestratorMetrics } from '@sagaflow/shared';
 import type { ConsumeMessage } from 'amqplib';
 import { logger } from '../config.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
@@ -18,8 +18,11 @@ export class SagaRuntime implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly broker: Broker,
     db: Database,
   ) {
-    this.engine = new SagaEngine(new SagaRepository(db, broker.publisher, logger), logger);
+    const repository = new SagaRepository(db, broker.publisher, logger);
+    this.engine = new SagaEngine(repository, logger);
     this.engine.register(orderSaga);
+    // The saga rows are the outbox: /metrics reads their backlog when scraped.
+    registerOrchestratorMetrics(() => repository.outboxBacklog());
   }
 
   async onApplicationBootstrap(): Promise<void> {

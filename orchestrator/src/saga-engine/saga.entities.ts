@@ -1,5 +1,5 @@
 import { defineEntity, JsonType, p, type InferEntity, type Platform, type TransformContext } from '@mikro-orm/postgresql';
-import type { FaultPlan, SagaStatus } from '@sagaflow/shared';
+import type { FaultPlan, SagaStatus, TraceCarrier } from '@sagaflow/shared';
 import { packState, type SagaState, unpackState } from './saga-state.js';
 
 /** The state column: stored packed (see packState), read back whole, here and wherever MikroORM reads a saga. */
@@ -33,6 +33,8 @@ export const Saga = defineEntity({
     state: p.json<SagaState<any>>().type(SagaStateType),
     faultPlan: p.json<FaultPlan>().nullable(),
     timerAt: p.datetime().nullable(),
+    /** The order's trace (W3C traceparent / tracestate) when tracing is on: re-sends and step spans continue it. */
+    traceContext: p.json<TraceCarrier>().nullable(),
     version: p.integer().version(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),

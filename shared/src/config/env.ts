@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** Unset, or set empty (as compose passes a variable it has no value for). */
+const unsetIfEmpty = <S extends z.ZodType>(schema: S) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 /** Settings every process reads. Each process extends this with its own. */
 export const BaseEnv = z.object({
   AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672/%2F'),
@@ -40,6 +43,15 @@ export const BaseEnv = z.object({
   /** Honour fault plans carried by orders (tests and demos only). Off: an order with a plan is refused. */
   FAULT_INJECTION: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Prometheus metrics at GET /metrics; off, every metric is a no-op and /metrics answers 404 (the bench compares the two). */
+  METRICS: z.enum(['on', 'off']).default('on'),
+  /**
+   * Tracing takes the standard OTEL_* variables (observability/tracing.ts), and is off unless an exporter or
+   * an OTLP endpoint is set. Checked here: the exporters and protocols Sagaflow ships (no gRPC).
+   */
+  OTEL_TRACES_EXPORTER: unsetIfEmpty(z.string().regex(/^\s*(otlp|console|none)\s*(,\s*(otlp|console|none)\s*)*$/, 'otlp, console or none')),
+  OTEL_EXPORTER_OTLP_PROTOCOL: unsetIfEmpty(z.enum(['http/protobuf', 'http/json'], 'http/protobuf or http/json (gRPC is not shipped)')),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: unsetIfEmpty(z.enum(['http/protobuf', 'http/json'], 'http/protobuf or http/json (gRPC is not shipped)')),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { isConnectionFailure } from '../messaging/errors.js';
+import { settleSpan, startDbSpan } from '../observability/tracing.js';
 
 /**
  * A statement with fixed text. It is prepared once per connection under its name, so PostgreSQL parses
@@ -38,7 +39,7 @@ export class Database implements Queryable {
 
   /** One statement on its own (autocommit). */
   async query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
-    const result = await this.pool.query({ name: statement.name, text: statement.text, values: values as unknown[] });
+    const result = await settleSpan(startDbSpan(statement.name), this.pool.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
     return result.rows as Row[];
   }
 
@@ -93,7 +94,7 @@ export class Tx implements Queryable {
   ) {}
 
   async query<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
-    const result = await this.behindBegin(this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
+    const result = await settleSpan(startDbSpan(statement.name), this.behindBegin(this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] })));
     this.count(statement, result);
     return result.rows as Row[];
   }
@@ -103,8 +104,9 @@ export class Tx implements Queryable {
    * transaction at the COMMIT with a rollback, and this throws the statement's error.
    */
   async commitWith<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
+    const span = startDbSpan(statement.name, 'commit');
     const last = this.behindBegin(this.client.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
-    const commit = this.client.query('commit');
+    const commit = settleSpan(span, this.client.query('commit'));
     this.ended = true;
     const [result, committed] = await Promise.allSettled([last, commit]);
     if (result.status === 'rejected') throw result.reason;

@@ -1,7 +1,11 @@
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConfirmChannel, ConsumeMessage, MessagePropertyHeaders, Options } from 'amqplib';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { HEADERS } from '../contracts/envelope.js';
+import { deliveryLogFields } from '../logging/message-fields.js';
+import { MESSAGES_CONSUMED, MESSAGES_DEAD_LETTERED, MESSAGES_RETRIED, PerType, typeLabel } from '../observability/metrics.js';
+import { endSpan, failSpan, inSpan, spanEvent, startConsumeSpan } from '../observability/tracing.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
 import { EXCHANGES, ownerOfQueue, QUEUES } from '../topology/topology.js';
 import { isBundle, unbundle } from './bundle.js';
@@ -46,6 +50,8 @@ interface Delivery {
   message: ConsumeMessage;
   /** The bundle this part came in: it is acked once every part is settled. */
   bundle?: BundleInHand;
+  /** Its processing span (tracing on), ended when it is settled. */
+  span?: Span;
 }
 
 /** A bundle whose parts are in hand: acked once all of them are settled, or requeued whole if one must be. */
@@ -99,11 +105,16 @@ export class Consumer {
   /** Redelivered messages, started one at a time once counted. */
   private redelivered: Delivery[] = [];
   private redeliveryRunning = false;
+  /** sagaflow_messages_*_total of this queue, bound per message type. */
+  private readonly consumed: PerType;
+  private readonly retried: PerType;
 
   constructor(
     connection: AmqpConnectionManager,
     private readonly options: ConsumerOptions,
   ) {
+    this.consumed = new PerType((type) => MESSAGES_CONSUMED.bind(options.queue, type));
+    this.retried = new PerType((type) => MESSAGES_RETRIED.bind(options.queue, type));
     this.channel = connection.createChannel({
       name: `consumer:${options.queue}`,
       confirm: false,
@@ -136,10 +147,15 @@ export class Consumer {
   private receive(channel: Channel, message: ConsumeMessage): void {
     const { maxBytes = Number.MAX_SAFE_INTEGER } = this.options;
     if (message.content.length > maxBytes) {
+      this.consumed.of(message.properties.type).inc();
       this.deadLetterApart({ channel, message }, `a body of ${message.content.length} bytes is over MAX_MESSAGE_BYTES (${maxBytes})`);
       return;
     }
-    let deliveries = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    let deliveries: Delivery[] = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    for (const delivery of deliveries) {
+      this.consumed.of(delivery.message.properties.type).inc();
+      delivery.span = startConsumeSpan(this.options.queue, delivery.message);
+    }
     if (this.options.deliveries && message.fields.redelivered) {
       this.settlingApart += deliveries.length;
       this.redelivered.push(...deliveries);
@@ -168,6 +184,7 @@ export class Consumer {
     try {
       parts = unbundle(message);
     } catch (error) {
+      this.consumed.of(message.properties.type).inc();
       this.deadLetterApart({ channel, message }, errorText(error));
       return [];
     }
@@ -213,7 +230,7 @@ export class Consumer {
         }
         return await this.onMessage(delivery);
       } catch (error) {
-        logger.warn({ queue, messageId: delivery.message.properties.messageId, outages, err: errorText(error) }, 'cannot count a redelivery; retrying');
+        logger.warn({ queue, ...deliveryLogFields(delivery.message), outages, err: errorText(error) }, 'cannot count a redelivery; retrying');
         await delay(Math.min(100 * 2 ** outages, 5_000));
       }
     }
@@ -246,7 +263,9 @@ export class Consumer {
     let outcomes: (Error | undefined)[] | null = null;
     for (let outages = 1; ; outages++) {
       try {
-        outcomes = await this.options.batchHandler!(batch.map(({ message }) => message));
+        // One transaction for the batch: its statements are traced under the first message's span.
+        const messages = batch.map(({ message }) => message);
+        outcomes = await (batch[0].span ? inSpan(batch[0].span, () => this.options.batchHandler!(messages)) : this.options.batchHandler!(messages));
         break;
       } catch (error) {
         if (this.stopping || batch.every(({ channel }) => this.closedChannels.has(channel))) {
@@ -267,6 +286,7 @@ export class Consumer {
       // delivery on this channel is settled already (no bundle is partly done, nothing refused on arrival pending).
       const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
       settle(() => first.ack(last.message, true));
+      for (const { span } of batch) endSpan(span);
       return;
     }
     await Promise.all(
@@ -284,13 +304,16 @@ export class Consumer {
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private ack({ channel, message, bundle }: Delivery): void {
+  private ack({ channel, message, bundle, span }: Delivery): void {
+    endSpan(span);
     if (bundle) bundle.settlePart(false);
     else settle(() => channel.ack(message));
   }
 
   /** Back to the queue (a bundle's part: the whole bundle, once its other parts are settled). */
-  private requeue({ channel, message, bundle }: Delivery): void {
+  private requeue({ channel, message, bundle, span }: Delivery): void {
+    spanEvent(span, 'requeued');
+    endSpan(span);
     if (bundle) bundle.settlePart(true);
     else settle(() => channel.nack(message, false, true));
   }
@@ -298,10 +321,9 @@ export class Consumer {
   private async onMessage(delivery: Delivery): Promise<void> {
     const { channel, message } = delivery;
     const { logger, queue } = this.options;
-    const meta = { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: message.properties.headers?.[HEADERS.sagaId] };
     for (let outages = 1; ; outages++) {
       try {
-        await this.options.handler(message);
+        await (delivery.span ? inSpan(delivery.span, () => this.options.handler(message)) : this.options.handler(message));
         this.ack(delivery);
         return;
       } catch (error) {
@@ -310,7 +332,7 @@ export class Consumer {
           return;
         }
         // Unacked while we wait: a crash meanwhile returns the message to the queue.
-        logger.warn({ ...meta, outages, err: errorText(error) }, 'dependency unreachable; retrying');
+        logger.warn({ queue, ...deliveryLogFields(message), outages, err: errorText(error) }, 'dependency unreachable; retrying');
         await delay(Math.min(100 * 2 ** outages, 5_000));
       }
     }
@@ -318,6 +340,7 @@ export class Consumer {
 
   /** A handler failed on this message: dead-letter it, leave it to the broker, or retry it later. */
   private async onFailure(delivery: Delivery, error: unknown): Promise<void> {
+    failSpan(delivery.span, error);
     if (error instanceof DeadLetterError || error instanceof MalformedMessageError) {
       await this.deadLetter(delivery, error.reason, error.message);
       return;
@@ -357,16 +380,15 @@ export class Consumer {
       return;
     }
     const delayMs = retryDelayMs(policy, attemptsThisRound);
-    logger.warn(
-      { queue, messageId: message.properties.messageId, type: message.properties.type, sagaId: headers[HEADERS.sagaId], attempt, delayMs, err: error },
-      'handler failed; retrying later',
-    );
+    logger.warn({ queue, ...deliveryLogFields(message), attempt, delayMs, err: error }, 'handler failed; retrying later');
     try {
       // The delay queue's TTL caps the wait; the message's own expiration makes it exact (jitter included).
       await this.republish(EXCHANGES.requeueOf(ownerOfQueue(queue)!), QUEUES.retryOf(queue, retryDelayBucket(delayMs)), message, { ...retryState, [HEADERS.attempt]: attempt + 1 }, String(delayMs));
+      this.retried.of(message.properties.type).inc();
+      spanEvent(delivery.span, 'retry scheduled', { 'sagaflow.attempt': attempt, 'sagaflow.delay_ms': delayMs });
       this.ack(delivery);
     } catch (publishError) {
-      logger.error({ queue, messageId: message.properties.messageId, err: errorText(publishError) }, 'could not park the retry; requeueing');
+      logger.error({ queue, ...deliveryLogFields(message), err: errorText(publishError) }, 'could not park the retry; requeueing');
       this.requeue(delivery);
     }
   }
@@ -402,11 +424,7 @@ export class Consumer {
   private async deadLetter(delivery: Delivery, reason: string, error: string, extra: MessagePropertyHeaders = {}): Promise<void> {
     const { channel, message, bundle } = delivery;
     const { logger, queue } = this.options;
-    const { properties } = message;
-    logger.error(
-      { queue, messageId: properties.messageId, type: properties.type, sagaId: properties.headers?.[HEADERS.sagaId], reason, err: error },
-      'message dead-lettered',
-    );
+    logger.error({ queue, ...deliveryLogFields(message), reason, err: error }, 'message dead-lettered');
     try {
       await this.republish(EXCHANGES.deadLetters, queue, message, {
         ...extra,
@@ -415,13 +433,18 @@ export class Consumer {
         [HEADERS.originalQueue]: queue,
         [HEADERS.deadLetteredAt]: new Date().toISOString(),
       });
+      MESSAGES_DEAD_LETTERED.bind(queue, typeLabel(message.properties.type), reason).inc();
+      spanEvent(delivery.span, 'dead-lettered', { 'sagaflow.dead_letter.reason': reason });
       this.ack(delivery);
     } catch (publishError) {
       // Could not publish to the DLQ: let the broker dead-letter it (the queue's DLX), without our headers.
       // A bundle's part goes back with its bundle instead: the broker would dead-letter its siblings too.
-      logger.error({ queue, messageId: properties.messageId, err: errorText(publishError) }, 'dead-letter publish failed; rejecting');
+      logger.error({ queue, ...deliveryLogFields(message), err: errorText(publishError) }, 'dead-letter publish failed; rejecting');
       if (bundle) this.requeue(delivery);
-      else settle(() => channel.nack(message, false, false));
+      else {
+        endSpan(delivery.span, publishError);
+        settle(() => channel.nack(message, false, false));
+      }
     }
   }
 }

@@ -3,6 +3,8 @@ import type { ConfirmChannel, Options } from 'amqplib';
 import type { Envelope } from '../contracts/envelope.js';
 import { bundle } from './bundle.js';
 import { encode, envelopeProblem, type OutgoingMessage } from './codec.js';
+import { MESSAGES_PUBLISHED, PerType } from '../observability/metrics.js';
+import { endSpan, settleSpan, startPublishSpan, tracingOn } from '../observability/tracing.js';
 
 /** A message to publish as one of several (see `publishAll`). */
 export interface Outgoing {
@@ -41,6 +43,8 @@ export class Publisher {
   private open?: ConfirmChannel;
   private readonly bundleMax: number;
   private readonly maxBytes: number;
+  /** Confirmed publishes, per exchange and type (sagaflow_messages_published_total). */
+  private readonly sent = new Map<string, PerType>();
 
   constructor(
     connection: AmqpConnectionManager,
@@ -67,11 +71,16 @@ export class Publisher {
 
   async publish(exchange: string, routingKey: string, envelope: Envelope, extra: Options.Publish = {}): Promise<void> {
     const { content, options } = this.encode(envelope);
-    await this.publishRaw(exchange, routingKey, content, {
-      ...options,
-      ...extra,
-      headers: { ...options.headers, ...extra.headers },
-    });
+    const headers = { ...options.headers, ...extra.headers };
+    const span = startPublishSpan(exchange, envelope.type, options, headers);
+    await settleSpan(span, this.publishRaw(exchange, routingKey, content, { ...options, ...extra, headers }));
+    this.sentTo(exchange).of(envelope.type).inc();
+  }
+
+  private sentTo(exchange: string): PerType {
+    let perType = this.sent.get(exchange);
+    if (!perType) this.sent.set(exchange, (perType = new PerType((type) => MESSAGES_PUBLISHED.bind(exchange, type))));
+    return perType;
   }
 
   /**
@@ -106,10 +115,21 @@ export class Publisher {
             }
           }
           indexes = [...parts.keys()];
-          const together = indexes.length > 1 ? bundle([...parts.values()], this.appId) : undefined;
-          if (together && together.content.length <= this.maxBytes) {
-            await this.publishRaw(exchange, routingKey, together.content, together.options).catch((error: Error) => indexes.forEach((index) => (outcomes[index] = error)));
-            return;
+          if (indexes.length > 1) {
+            // A span per part (each is its own message to its consumer), ended with the bundle's confirm.
+            const spans = tracingOn() ? indexes.map((index) => startPublishSpan(exchange, messages[index].envelope.type, parts.get(index)!.options, parts.get(index)!.options.headers)) : [];
+            const together = bundle([...parts.values()], this.appId);
+            if (together.content.length <= this.maxBytes) {
+              const failed = await this.publishRaw(exchange, routingKey, together.content, together.options).then(
+                () => undefined,
+                (error: Error) => error,
+              );
+              for (const span of spans) endSpan(span, failed);
+              if (failed) indexes.forEach((index) => (outcomes[index] = failed));
+              else this.sentTo(exchange).of(messages[indexes[0]].envelope.type).inc(indexes.length);
+              return;
+            }
+            for (const span of spans) endSpan(span); // too large together: each part goes, with a span of its own, below
           }
         }
         // Alone, or too large together: each part is published (or refused) on its own.

@@ -4,6 +4,7 @@ import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { z } from 'zod';
 import type { QueryContract } from '../contracts/define.js';
 import { newMessageId } from '../contracts/envelope.js';
+import { activeTraceCarrier } from '../observability/tracing.js';
 import { EXCHANGES, QUEUES } from '../topology/topology.js';
 
 /** The service did not answer in time (down, or busy). */
@@ -63,6 +64,8 @@ export class QueryClient {
       messageId: correlationId,
       type: query.type,
       contentType: 'application/json',
+      // The HTTP request's trace goes on into the service that answers.
+      headers: activeTraceCarrier() ?? undefined,
     });
     const answer = await response;
     if (!answer.ok) throw new Error(`${query.type} refused: ${answer.error}`);

@@ -8,6 +8,9 @@ import type { Database, Tx } from '../database/database.js';
 import { decode } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure, isTransactionConflict } from '../messaging/errors.js';
 import type { Publisher } from '../messaging/publisher.js';
+import { envelopeLogFields } from '../logging/message-fields.js';
+import { INBOX_DUPLICATES, PerType } from '../observability/metrics.js';
+import { traceCarrierOf } from '../observability/tracing.js';
 import { EXCHANGES } from '../topology/topology.js';
 import { CommandContext } from './command-context.js';
 import { bodyHashOf, Inbox, isProcessedBefore } from './inbox.js';
@@ -63,6 +66,7 @@ class ProcessedBefore {
  */
 export class CommandRunner {
   private readonly inbox: Inbox;
+  private readonly duplicates = new PerType((type) => INBOX_DUPLICATES.bind(type));
 
   constructor(private readonly options: CommandRunnerOptions) {
     this.inbox = new Inbox(options.service);
@@ -224,6 +228,8 @@ export class CommandRunner {
   private async sendReplies(answered: { item: Work; reply: Envelope; duplicate: boolean }[]): Promise<(Error | undefined)[]> {
     const { publisher, logger, middleware } = this.options;
     const copies = answered.map(({ item }) => middleware?.replyCopies(item.envelope) ?? 1);
+    // A reply sent again from the inbox continues this delivery's trace, not the first one's.
+    for (const { item, reply, duplicate } of answered) if (duplicate) Object.assign((reply.headers ??= {}), traceCarrierOf(item.envelope.headers));
     const sent = answered.flatMap(({ reply }, index) => Array.from({ length: copies[index] }, () => ({ exchange: EXCHANGES.replies, routingKey: reply.type, envelope: reply })));
     const results = await publisher.publishAll(sent);
     let next = 0;
@@ -231,9 +237,10 @@ export class CommandRunner {
       const error = results.slice(next, (next += copies[index])).find(Boolean);
       if (error) return error;
       if (duplicate) {
-        logger.info({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, replyId: reply.messageId }, 'duplicate command: reply sent again');
+        this.duplicates.of(envelope.type).inc();
+        logger.info({ ...envelopeLogFields(envelope), replyId: reply.messageId }, 'duplicate command: reply sent again');
       } else if (logger.isLevelEnabled('debug')) {
-        logger.debug({ sagaId: envelope.sagaId, messageId: envelope.messageId, type: envelope.type, reply: reply.type }, 'command handled');
+        logger.debug({ ...envelopeLogFields(envelope), reply: reply.type }, 'command handled');
       }
       return undefined;
     });
@@ -267,7 +274,8 @@ function conflictingDuplicate(command: Envelope): DeadLetterError {
 function replyEnvelope(command: Envelope, reply: StepReply): Envelope {
   const contract = COMMANDS.get(command.type)!;
   const envelope = causedBy(command, replyType(contract, reply.outcome), reply.outcome === 'succeeded' ? reply.result : reply.failure);
-  envelope.headers = attemptsOf(command);
+  // The reply continues the command's trace (its processing span, when this process traces).
+  envelope.headers = Object.assign(attemptsOf(command), traceCarrierOf(command.headers));
   return envelope;
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { attemptOf, FaultSpec, HEADERS, resendOf, type Envelope } from '../contracts/index.js';
 import { failed, type StepReply } from '../contracts/replies.js';
 import { flushLogsNow } from '../logging/logger.js';
+import { envelopeLogFields } from '../logging/message-fields.js';
 import type { CommandMiddleware } from './command-runner.js';
 
 export class InjectedTransientError extends Error {}
@@ -20,7 +21,7 @@ export class FaultInjection implements CommandMiddleware {
     const fault = this.faultOf(command);
     if (!fault) return true;
     if (fault['no-reply'] && resendOf(command) < fault['no-reply']) {
-      this.logger.warn({ ...about(command), fault }, 'fault injected: command swallowed, no reply');
+      this.logger.warn({ ...envelopeLogFields(command), fault }, 'fault injected: command swallowed, no reply');
       return false;
     }
     if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
@@ -58,7 +59,7 @@ export class FaultInjection implements CommandMiddleware {
   }
 
   private crashNow(command: Envelope, fault: string): void {
-    this.logger.warn({ ...about(command), fault }, 'fault injected: crashing');
+    this.logger.warn({ ...envelopeLogFields(command), fault }, 'fault injected: crashing');
     flushLogsNow();
     process.kill(process.pid, 'SIGKILL');
   }
@@ -74,8 +75,6 @@ export class FaultInjection implements CommandMiddleware {
     return fault;
   }
 }
-
-const about = (command: Envelope) => ({ sagaId: command.sagaId, messageId: command.messageId, type: command.type });
 
 function safeJson(text: string): unknown {
   try {

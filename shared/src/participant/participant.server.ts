@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { isId, QUERIES } from '../contracts/index.js';
 import type { ServiceName } from '../contracts/define.js';
 import type { Database } from '../database/database.js';
+import { deliveryLogFields } from '../logging/message-fields.js';
 import { JSON_CONTENT_TYPE, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
@@ -117,7 +118,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       });
     } catch (error) {
       // Not expected (an unroutable answer is dropped: mandatory is off); a query has no effect to lose.
-      this.options.logger.warn({ type, err: String(error) }, 'query response not delivered');
+      this.options.logger.warn({ ...deliveryLogFields(message), err: String(error) }, 'query response not delivered');
     }
   }
 }

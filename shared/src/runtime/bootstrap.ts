@@ -10,6 +10,8 @@ import type { ServiceName } from '../contracts/define.js';
 import { ParticipantServer } from '../participant/participant.server.js';
 import { RethrowRpcErrors } from '../participant/rethrow-rpc-errors.filter.js';
 import { Database } from '../database/database.js';
+import { httpObservability } from '../observability/http.js';
+import { startTracing, stopTracing } from '../observability/tracing.js';
 import { Broker } from './broker.js';
 import { checkDependencies } from './preflight.js';
 
@@ -34,8 +36,11 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
     logger.fatal((error as Error).message);
     process.exit(1);
   }
+  // Before anything that could make a span (off unless the OTEL_* variables ask for it).
+  await startTracing(options.schema);
   const app = await NestFactory.create(options.module, { bufferLogs: true });
   app.useLogger(app.get(NestPinoLogger));
+  app.use(httpObservability());
   stopGracefullyOnSignal(app, logger);
   const orm = app.get(MikroORM);
   // Instances of one process may start together (scale-out): one migrates and seeds, the others wait for it.
@@ -82,6 +87,7 @@ function stopGracefullyOnSignal(app: INestApplication, logger: Logger, graceMs =
     }, graceMs).unref();
     try {
       await app.close();
+      await stopTracing();
       logger.info('stopped');
       process.exit(0);
     } catch (error) {

@@ -9,6 +9,9 @@ import type { Logger } from 'pino';
 import type { BaseEnv } from '../config/env.js';
 import { Database } from '../database/database.js';
 import { DeliveryCounter } from '../messaging/deliveries.js';
+import { isProbe } from '../observability/http.js';
+import { configureMetrics } from '../observability/metrics.js';
+import { MetricsController } from '../observability/metrics.controller.js';
 import { Broker } from './broker.js';
 import { HealthController } from './health.controller.js';
 import { keepDays, type Retention, RetentionSweeper } from './retention.js';
@@ -28,12 +31,13 @@ export interface CoreOptions {
 
 /**
  * What every Sagaflow process has: JSON logs, its database (MikroORM for the schema, migrations and
- * reads; the pg driver for the per-message path), the broker, /health.
+ * reads; the pg driver for the per-message path), the broker, /health and /metrics.
  */
 @Module({})
 export class SagaflowCoreModule {
   static forRoot(options: CoreOptions): DynamicModule {
     const { env, logger, name, schema } = options;
+    configureMetrics({ on: env.METRICS === 'on', service: name });
     return {
       module: SagaflowCoreModule,
       global: true,
@@ -41,8 +45,8 @@ export class SagaflowCoreModule {
         LoggerModule.forRoot({
           pinoHttp: {
             logger,
-            // Probes every few seconds: /health, /health/live, /health/ready.
-            autoLogging: { ignore: (request) => /^\/health(\/|$)/.test(request.url ?? '') },
+            // Probes and scrapes every few seconds: /health, /health/live, /health/ready, /metrics.
+            autoLogging: { ignore: (request) => isProbe(request.url) },
             // Access lines for answered requests at debug; refused ones at warn, and so is 503 (a dependency
             // out of reach, the client may retry); any other 5xx is a bug and logs at error.
             customLogLevel: (_request, response, error) =>
@@ -64,7 +68,7 @@ export class SagaflowCoreModule {
         }),
         TerminusModule,
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
         { provide: Broker, useFactory: (db: Database) => new Broker(env, name, logger, new DeliveryCounter(db, schema)), inject: [Database] },
         { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger) },

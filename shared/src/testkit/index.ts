@@ -9,3 +9,4 @@ export * from './invariants.js';
 export * from './isolated-system.js';
 export * from './seeded-random.js';
 export * from './logs.js';
+export * from './metrics.js';

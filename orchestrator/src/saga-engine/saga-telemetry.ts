@@ -1,0 +1,71 @@
+import {
+  metricsEnabled,
+  recordSpan,
+  SAGA_DURATION,
+  SAGAS_ENDED,
+  SAGAS_STARTED,
+  STEP_DURATION,
+  TIMER_LAG,
+  traceIdOf,
+  tracingOn,
+  VERSION_CONFLICTS,
+} from '@sagaflow/shared';
+import type { Saga } from './saga.entities.js';
+import type { SagaChange } from './saga-repository.js';
+
+/** A step whose reply a change applied, for its duration (a histogram and a span). */
+export interface StepDone {
+  step: string;
+  action: 'invoke' | 'compensate';
+  outcome: 'succeeded' | 'failed';
+  /** An invoke: when the step started (its retries included); a compensation: when its last command was sent. */
+  startedAtMs: number;
+}
+
+/** Whether anything watches (metrics or tracing on): else the engine gathers nothing for them. */
+export const observing = (): boolean => metricsEnabled() || tracingOn();
+
+/** What every log line about a saga names besides its id: its correlation id and its trace. */
+export const sagaLogFields = (saga: Saga) => ({ sagaId: saga.id, correlationId: saga.correlationId, traceId: traceIdOf(saga.traceContext) });
+
+const FAILED_STATUSES = new Set(['FAILED', 'COMPENSATION_FAILED']);
+
+/**
+ * Once changes have committed: the sagas they started and ended and the steps they answered, as metrics,
+ * and as spans under the trace each saga keeps in its row (a step from its start to its reply, the saga
+ * from its start to its end): spans whose start is known only at their end.
+ */
+export function observeCommitted(changes: SagaChange[]): void {
+  if (!observing()) return;
+  for (const { saga, events, stepsDone, ended, at } of changes) {
+    if (events[0]?.kind === 'saga-started') SAGAS_STARTED.bind(saga.type).inc();
+    for (const done of stepsDone ?? []) {
+      STEP_DURATION.bind(saga.type, done.step, done.action, done.outcome).observe(Math.max(0, at.getTime() - done.startedAtMs) / 1_000);
+      recordSpan(
+        `${done.action === 'invoke' ? 'step' : 'compensate'} ${done.step}`,
+        saga.traceContext,
+        done.startedAtMs,
+        { 'sagaflow.saga.id': saga.id, 'sagaflow.saga.type': saga.type, 'sagaflow.step': done.step, 'sagaflow.step.action': done.action, 'sagaflow.step.outcome': done.outcome },
+      );
+    }
+    if (ended) {
+      SAGAS_ENDED.bind(saga.type, saga.status).inc();
+      SAGA_DURATION.bind(saga.type, saga.status).observe(Math.max(0, at.getTime() - saga.createdAt.getTime()) / 1_000);
+      recordSpan(
+        `saga ${saga.type}`,
+        saga.traceContext,
+        saga.createdAt.getTime(),
+        { 'sagaflow.saga.id': saga.id, 'sagaflow.saga.type': saga.type, 'sagaflow.saga.status': saga.status, 'sagaflow.business_key': saga.businessKey },
+        FAILED_STATUSES.has(saga.status) ? (saga.state.failureReason ?? saga.status) : undefined,
+      );
+    }
+  }
+}
+
+/** A saga save the optimistic lock refused (the saga moved meanwhile). */
+export const observeConflict = (saga: Saga): void => VERSION_CONFLICTS.bind(saga.type).inc();
+
+/** How late a due timer is being fired. */
+export function observeTimerLag(saga: Saga, now: Date): void {
+  if (saga.timerAt) TIMER_LAG.bind().observe(Math.max(0, now.getTime() - new Date(saga.timerAt).getTime()) / 1_000);
+}
