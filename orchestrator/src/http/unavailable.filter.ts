@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, HttpException } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import { isConnectionFailure, QueryTimeoutError } from '@sagaflow/shared';
 import type { Response } from 'express';
+import type { ErrorBody } from './error-body.js';
 
 /**
  * What is not the client's fault nor a bug answers 503 with Retry-After: a service that does not answer a
@@ -14,6 +15,6 @@ export class UnavailableFilter extends BaseExceptionFilter {
     const unavailable =
       error instanceof QueryTimeoutError ? error.message : !(error instanceof HttpException) && isConnectionFailure(error) ? 'a dependency (PostgreSQL or RabbitMQ) is unreachable; try again' : null;
     if (unavailable === null) return super.catch(error, host);
-    host.switchToHttp().getResponse<Response>().status(503).setHeader('Retry-After', '1').json({ statusCode: 503, error: 'Service Unavailable', message: unavailable });
+    host.switchToHttp().getResponse<Response>().status(503).setHeader('Retry-After', '1').json({ statusCode: 503, error: 'Service Unavailable', message: unavailable } satisfies ErrorBody);
   }
 }

@@ -1,5 +1,6 @@
 import { type ArgumentMetadata, BadRequestException, type PipeTransform } from '@nestjs/common';
 import type { z } from 'zod';
+import type { ErrorBody } from './error-body.js';
 
 /**
  * Validates a request body, query or path parameter with a zod schema; 400 names every bad field (a path
@@ -25,6 +26,6 @@ export function checkHeader<S extends z.ZodType>(name: string, schema: S, value:
   throw badRequest([{ field: name, message: parsed.error.issues[0]?.message ?? 'invalid' }]);
 }
 
-function badRequest(errors: { field: string; message: string }[]): BadRequestException {
-  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'invalid request', errors });
+function badRequest(errors: NonNullable<ErrorBody['errors']>): BadRequestException {
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'invalid request', errors } satisfies ErrorBody);
 }

@@ -3,7 +3,7 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import type { OrderStatus } from '@sagaflow/shared';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import { Saga, SagaHistory } from '../saga-engine/saga.entities.js';
-import { SAGA_STATUSES_BY_ORDER_STATUS, toOrderView, type OrderView } from './order.view.js';
+import { SAGA_STATUSES_BY_ORDER_STATUS, toOrderView, type OrderPage, type OrderView } from './order.view.js';
 
 export class GetOrder extends Query<OrderView | null> {
   constructor(readonly orderId: string) {
@@ -24,7 +24,7 @@ export class GetOrderHandler implements IQueryHandler<GetOrder> {
   }
 }
 
-export class ListOrders extends Query<{ orders: OrderView[]; nextCursor: string | null }> {
+export class ListOrders extends Query<OrderPage> {
   constructor(
     readonly status: OrderStatus | undefined,
     readonly limit: number,

@@ -1,28 +1,49 @@
-import type { OrderLine, OrderStatus, SagaStatus } from '@sagaflow/shared';
+import { Currency, Id, MinorUnits, OrderLine, OrderStatus, SagaStatus } from '@sagaflow/shared';
+import { z } from 'zod';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import type { Saga, SagaHistory } from '../saga-engine/saga.entities.js';
-import type { SagaState, StepState } from '../saga-engine/saga-state.js';
+import { type SagaState, StepState } from '../saga-engine/saga-state.js';
+
+/** One event of a saga's history: a command sent, a reply applied or ignored, a timer, an operator's action. */
+export const HistoryEvent = z.strictObject({
+  at: z.string(),
+  kind: z.string(),
+  step: z.string().nullable(),
+  messageId: z.string().nullable(),
+  messageType: z.string().nullable(),
+  outcome: z.string().nullable(),
+  detail: z.string().nullable(),
+  /** Who did it, for an operator's action: the JWT's subject or `api-key:<role>:<fingerprint>`. */
+  actor: z.string().nullable(),
+});
 
 /** An order as the API shows it: the order and the saga that carries it. Amounts in minor units. */
-export interface OrderView {
-  orderId: string;
-  customerId: string;
-  items: OrderLine[];
-  total: number | null;
-  currency: string | null;
-  status: OrderStatus;
-  failureReason: string | null;
-  createdAt: string;
-  updatedAt: string;
-  saga: {
-    id: string;
-    status: SagaStatus;
-    steps: StepState[];
+export const OrderView = z.strictObject({
+  orderId: Id,
+  customerId: z.string(),
+  items: z.array(OrderLine),
+  /** Known once inventory has priced the lines. */
+  total: MinorUnits.nullable(),
+  currency: Currency.nullable(),
+  status: OrderStatus,
+  failureReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  saga: z.strictObject({
+    id: Id,
+    status: SagaStatus,
+    steps: z.array(StepState),
     /** The awaited command, when it was set aside because it can never be published as it is (a person must act). */
-    setAside: { step: string; commandType: string; messageId: string; reason: string; at: string } | null;
-    history?: { at: string; kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null; actor: string | null }[];
-  };
-}
+    setAside: z.strictObject({ step: z.string(), commandType: z.string(), messageId: z.string(), reason: z.string(), at: z.string() }).nullable(),
+    /** In GET /orders/:id only, not in lists. */
+    history: z.array(HistoryEvent).optional(),
+  }),
+});
+export type OrderView = z.infer<typeof OrderView>;
+
+/** A page of orders, newest first; `nextCursor` is passed back as `cursor` for the next page (null at the end). */
+export const OrderPage = z.strictObject({ orders: z.array(OrderView), nextCursor: Id.nullable() });
+export type OrderPage = z.infer<typeof OrderPage>;
 
 /** The order is CONFIRMED once its saga completed, CANCELLED once it was compensated, PENDING before. */
 export function orderStatusOf(status: SagaStatus): OrderStatus {

@@ -9,12 +9,11 @@ import { IdempotencyKey } from './idempotency-keys.js';
 import { GetOrder, ListOrders } from './order-queries.js';
 import { PlaceOrder, PlaceOrderBody } from './place-order.js';
 
-const ListQuery = z.strictObject({
+export const OrderListQuery = z.strictObject({
   status: OrderStatus.optional(),
   customerId: Text(100).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  /** The last order id of the previous page. */
-  cursor: Id.optional(),
+  cursor: Id.optional().meta({ description: "The previous page's `nextCursor`: its last order id" }),
 });
 
 @Controller('orders')
@@ -42,6 +41,8 @@ export class OrdersController {
       new PlaceOrder(body, checkHeader('X-Correlation-Id', CorrelationId, correlationId), checkHeader('Idempotency-Key', IdempotencyKey, idempotencyKey)),
     );
     response.location(`/orders/${order.orderId}`);
+    // Without one of the caller's (echoed by the HTTP middleware), the saga's correlation id is the order id.
+    if (!correlationId) response.setHeader('X-Correlation-Id', order.orderId);
     if (replayed) response.setHeader('Idempotent-Replayed', 'true');
     return order;
   }
@@ -56,7 +57,7 @@ export class OrdersController {
 
   /** Newest first; a token bound to a customer sees that customer's orders only. */
   @Get()
-  list(@Query(new ZodPipe(ListQuery)) query: z.infer<typeof ListQuery>, @Caller() caller: Principal) {
+  list(@Query(new ZodPipe(OrderListQuery)) query: z.infer<typeof OrderListQuery>, @Caller() caller: Principal) {
     if (query.customerId && !actsFor(caller, query.customerId)) throw new ForbiddenException(`this token acts for customer ${caller.customerId} only`);
     return this.queries.execute(new ListOrders(query.status, query.limit, query.cursor, caller.customerId ?? query.customerId));
   }

@@ -1,8 +1,9 @@
 import { UnprocessableEntityException } from '@nestjs/common';
 import { CommandHandler, Command, type ICommandHandler } from '@nestjs/cqrs';
-import { FaultPlan, MAX_ORDER_LINES, newMessageId, OrderLine, type OrderStatus, Text } from '@sagaflow/shared';
+import { FaultPlan, Id, MAX_ORDER_LINES, newMessageId, OrderLine, OrderStatus, Text } from '@sagaflow/shared';
 import { z } from 'zod';
 import { env } from '../config.js';
+import type { ErrorBody } from '../http/error-body.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { StartSaga } from '../saga-engine/saga-engine.js';
@@ -27,10 +28,8 @@ export const PlaceOrderBody = z
 export type PlaceOrderBody = z.infer<typeof PlaceOrderBody>;
 
 /** The 202 body. */
-export interface PlacedOrder {
-  orderId: string;
-  status: OrderStatus;
-}
+export const PlacedOrder = z.strictObject({ orderId: Id, status: OrderStatus });
+export type PlacedOrder = z.infer<typeof PlacedOrder>;
 
 export class PlaceOrder extends Command<{ order: PlacedOrder; replayed: boolean }> {
   constructor(
@@ -74,7 +73,7 @@ export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
             statusCode: 422,
             error: 'Unprocessable Entity',
             message: `Idempotency-Key ${JSON.stringify(key)} was used with a different request`,
-          });
+          } satisfies ErrorBody);
         }
         // Rebuilt field by field: jsonb does not keep key order, and a replay should be the same bytes.
         const { orderId: firstOrderId, status } = claim.response as PlacedOrder;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ZodPipe } from '../http/zod.pipe.js';
 import { AskService } from './ask-service.js';
 
-const ByOrder = z.strictObject({ orderId: Id });
+export const ByOrder = z.strictObject({ orderId: Id });
 
 /** Read endpoints over the services' own data, so a client can check the invariants from outside. */
 @Controller()

@@ -1,40 +1,45 @@
 import { retryDelayMs, type CommandContract, type FailureReply, type RetryPolicy, type SagaStatus } from '@sagaflow/shared';
+import { z } from 'zod';
 import type { SagaDefinition, SagaFacts, StepDefinition } from './saga-definition.js';
 
-export type StepStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'COMPENSATING' | 'COMPENSATED' | 'COMPENSATION_FAILED' | 'SKIPPED';
+// Zod schemas, so that the API document (GET /openapi.json) shows the very shapes GET /orders/:id returns.
+export const StepStatus = z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'COMPENSATING', 'COMPENSATED', 'COMPENSATION_FAILED', 'SKIPPED']);
+export type StepStatus = z.infer<typeof StepStatus>;
 
-export interface StepState {
-  name: string;
-  status: StepStatus;
+export const StepState = z.strictObject({
+  name: z.string(),
+  status: StepStatus,
   /** How many attempts the participant needed (retries included), as its reply said. */
-  attempts: number;
+  attempts: z.number().int(),
   /** When and why the failed attempts failed (delays between them follow the retry policy). */
-  failures: { at: string; error: string }[];
-  startedAt: string | null;
-  finishedAt: string | null;
-  compensatedAt: string | null;
-  error: string | null;
+  failures: z.array(z.strictObject({ at: z.string(), error: z.string() })),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  compensatedAt: z.string().nullable(),
+  error: z.string().nullable(),
   /** Failed without an answer (timeout, deadline, forced): it may have acted all the same, so it is undone too. */
-  mayHaveActed?: boolean;
-}
+  mayHaveActed: z.boolean().optional(),
+});
+export type StepState = z.infer<typeof StepState>;
 
 /** The one command whose reply the saga waits for; any other reply is stale. */
-export interface Awaiting {
-  step: string;
-  action: 'invoke' | 'compensate';
-  commandType: string;
-  messageId: string;
+export const Awaiting = z.strictObject({
+  step: z.string(),
+  action: z.enum(['invoke', 'compensate']),
+  commandType: z.string(),
+  messageId: z.string(),
   /** How many times this command (this message id) has been sent: 1, then more after timeouts. */
-  sends: number;
+  sends: z.number().int(),
   /** When the saga stops waiting for the reply (a durable timer, checked by the engine's timer poll). */
-  timeoutAt: string;
+  timeoutAt: z.string(),
   /** Refusals so far of this step's action, for those retried with back-off (compensations, steps after the pivot). */
-  refusals: number;
+  refusals: z.number().int(),
   /** A command sent after a back-off: when it is due (absent once it has gone out). */
-  sendAt?: string;
+  sendAt: z.string().optional(),
   /** The command can never be published as it is (too large, unencodable): it waits for a person, not for a timer. */
-  setAside?: { at: string; reason: string };
-}
+  setAside: z.strictObject({ at: z.string(), reason: z.string() }).optional(),
+});
+export type Awaiting = z.infer<typeof Awaiting>;
 
 export interface SagaState<D> {
   status: SagaStatus;

@@ -1,10 +1,13 @@
+import { z } from 'zod';
+
 /**
  * A saga's status, as the engine keeps it and the HTTP API shows it.
  * RUNNING → COMPLETED, or RUNNING → COMPENSATING → COMPENSATED when a step before the pivot fails.
  * FAILED: a step after the pivot refused (it is never compensated; needs attention).
  * COMPENSATION_FAILED: an undo refused; the saga is half-undone and needs attention.
  */
-export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'FAILED' | 'COMPENSATION_FAILED';
+export const SagaStatus = z.enum(['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED']);
+export type SagaStatus = z.infer<typeof SagaStatus>;
 
 /** The statuses a saga ends in: nothing moves it on by itself after these. */
 export const FINAL_SAGA_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED'];
