@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { buildUi } from '../orchestrator/ui/build.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const packages = ['shared', 'orchestrator', 'services/order', 'services/inventory', 'services/payment', 'services/notification'];
@@ -15,3 +16,8 @@ for (const pkg of packages) {
     stdio: 'inherit',
   });
 }
+
+// The dashboard's front end, bundled into the orchestrator's dist (not src/, so swc leaves it alone); it serves it at /ui.
+const sizes = await buildUi(`${root}orchestrator/dist/ui-assets`);
+const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
+console.log(`dashboard: ${Object.entries(sizes).map(([file, size]) => `${file} ${kb(size.bytes)} (${kb(size.gzip)} gzipped)`).join(', ')}`);

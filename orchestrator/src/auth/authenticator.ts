@@ -52,10 +52,16 @@ export class Authenticator {
     const role: Role | undefined = roles.includes('operator') ? 'operator' : roles.includes('client') ? 'client' : undefined;
     if (!role) throw new ForbiddenException(`the token's ${rolesClaim} claim holds neither client nor operator`);
     const id = payload.sub ? String(payload.sub) : 'jwt:(no subject)';
-    if (role === 'operator' || !customerClaim) return { role, id };
+    const expiresAt = payload.exp === undefined ? undefined : payload.exp * 1000;
+    if (role === 'operator' || !customerClaim) return { role, id, expiresAt };
     const customerId = claim(payload, customerClaim);
     if (typeof customerId !== 'string' || customerId === '') throw new ForbiddenException(`the token has no ${customerClaim} claim naming its customer`);
-    return { role, id, customerId };
+    return { role, id, customerId, expiresAt };
+  }
+
+  /** Whether `id` names an API key still configured (a session made with a key ends when the key goes). */
+  isKey(id: string): boolean {
+    return this.keys.some((key) => key.id === id);
   }
 }
 

@@ -10,6 +10,8 @@ export interface Principal {
   id: string;
   /** Set when a client's JWT is bound to a customer (JWT_CUSTOMER_CLAIM): it acts for that customer only. */
   customerId?: string;
+  /** When the credential stops being valid (a JWT's `exp`, ms since the epoch); API keys last while configured. */
+  expiresAt?: number;
 }
 
 export const REQUIRED_ROLE = 'sagaflow:role';

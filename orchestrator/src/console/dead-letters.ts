@@ -1,23 +1,25 @@
 import type { OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { ConfirmChannel, GetMessage, MessagePropertyHeaders } from 'amqplib';
 import { Broker, buildTopology, counterHeader, EXCHANGES, HEADERS, isId, ownerOfQueue } from '@sagaflow/shared';
+import { z } from 'zod';
 import { env, logger } from '../config.js';
 
 /** A dead letter as the console shows it. */
-export interface DeadLetter {
-  messageId: string;
+export const DeadLetter = z.strictObject({
+  messageId: z.string(),
   /** The `.dlq` it waits in, and the queue it came from (where a replay sends it). */
-  queue: string;
-  originalQueue: string;
-  type: string | null;
-  sagaId: string | null;
-  reason: string | null;
-  error: string | null;
-  attempts: number | null;
-  firstFailureAt: string | null;
-  lastFailureAt: string | null;
-  deadLetteredAt: string | null;
-}
+  queue: z.string(),
+  originalQueue: z.string(),
+  type: z.string().nullable(),
+  sagaId: z.string().nullable(),
+  reason: z.string().nullable(),
+  error: z.string().nullable(),
+  attempts: z.number().int().nullable(),
+  firstFailureAt: z.string().nullable(),
+  lastFailureAt: z.string().nullable(),
+  deadLetteredAt: z.string().nullable(),
+});
+export type DeadLetter = z.infer<typeof DeadLetter>;
 
 const TOPOLOGY = buildTopology(env.QUEUE_TYPE);
 export const DEAD_LETTER_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter').map((queue) => queue.name);
@@ -26,11 +28,11 @@ const WORK_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'work').map
 const PARKING_QUEUES = TOPOLOGY.queues.filter((queue) => queue.role === 'dead-letter' || queue.role === 'unroutable').map((queue) => queue.name);
 
 /** A page of dead letters: where the next one starts (`<queue>:<position>`), and every parking queue's depth. */
-export interface DeadLetterPage {
-  deadLetters: DeadLetter[];
-  nextCursor: string | null;
-  depths: Record<string, number>;
-}
+export const DeadLetterPage = z.strictObject({ deadLetters: z.array(DeadLetter), nextCursor: z.string().nullable(), depths: z.record(z.string(), z.number().int()) });
+export type DeadLetterPage = z.infer<typeof DeadLetterPage>;
+/** What a replay or a discard did; `notFound`: ids no `.dlq` holds (any more). */
+export const Replayed = z.strictObject({ replayed: z.array(DeadLetter), notFound: z.array(z.string()) });
+export const Discarded = z.strictObject({ discarded: z.array(DeadLetter), notFound: z.array(z.string()) });
 
 /** Headers that describe the dead-lettering, dropped when the message is replayed. */
 const DEAD_LETTER_HEADERS: string[] = [
@@ -124,7 +126,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** Sends the chosen dead letters (all of them when `messageIds` is 'all') back to their original queue. */
-  replay(messageIds: string[] | 'all'): Promise<{ replayed: DeadLetter[]; notFound: string[] }> {
+  replay(messageIds: string[] | 'all'): Promise<z.infer<typeof Replayed>> {
     return this.exclusively(async (channel) => {
       const { chosen, notFound } = choose(await this.take(channel, messageIds), messageIds);
       const returned = new Set<string>();
@@ -160,7 +162,7 @@ export class DeadLetters implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** Removes the chosen dead letters for good. */
-  discard(messageIds: string[]): Promise<{ discarded: DeadLetter[]; notFound: string[] }> {
+  discard(messageIds: string[]): Promise<z.infer<typeof Discarded>> {
     return this.exclusively(async (channel) => {
       const { chosen, notFound } = choose(await this.take(channel, messageIds), messageIds);
       for (const message of chosen) channel.ack(message);
