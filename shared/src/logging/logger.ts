@@ -1,5 +1,8 @@
 import { pino, type Logger } from 'pino';
 
+/** Request and response headers that carry credentials (API keys, JWTs, session cookies): never written to a log. */
+const CREDENTIALS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-api-key"]'];
+
 /** Every destination this process writes logs to, so a deliberate crash can flush them first. */
 const destinations = new Set<ReturnType<typeof pino.destination>>();
 
@@ -12,7 +15,7 @@ const destinations = new Set<ReturnType<typeof pino.destination>>();
 export function createLogger(name: string, level: string): Logger {
   const destination = pino.destination({ dest: 1, sync: false });
   destinations.add(destination);
-  return pino({ name, level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino({ name, level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: CREDENTIALS, censor: '[redacted]' } }, destination);
 }
 
 /** Writes out every log line still waiting, now (before a deliberate SIGKILL, which would lose them). */
