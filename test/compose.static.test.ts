@@ -4,8 +4,10 @@
 // one image serves the five, stops get the processes' full grace, and the lock installs with `npm ci`.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { processRoles } from '../shared/src/launcher/database.js';
+import { definedMetricNames } from '../shared/src/observability/metrics.js';
 import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../shared/src/launcher/system.js';
 import { SHUTDOWN_GRACE_MS } from '../shared/src/runtime/bootstrap.js';
 
@@ -56,7 +58,7 @@ const appCases = Object.entries(apps).map(([name, app]) => [name, app] as const)
 
 describe('docker-compose.yml', () => {
   test('has rabbitmq, postgres and the five apps, each with a healthcheck', () => {
-    expect(Object.keys(services).sort()).toEqual(['rabbitmq', 'postgres', ...Object.keys(apps)].sort());
+    expect(Object.keys(services).sort()).toEqual(['rabbitmq', 'postgres', 'prometheus', 'grafana', ...Object.keys(apps)].sort());
     for (const [name, service] of Object.entries(services)) {
       expect([name, service.healthcheck?.test?.[0]]).toEqual([name, expect.stringMatching(/^CMD(-SHELL)?$/)]);
     }
@@ -174,6 +176,95 @@ describe('docker-compose.yml', () => {
       expect(read('postgres/start.sh')).toContain(`-v ${name}_password="$${variable}"`);
       expect(read('postgres/provision.sql')).toContain(`alter role "${role}" with login nosuperuser nocreatedb nocreaterole noinherit password :'${name}_password';`);
       expect(read('postgres/provision.sql')).toContain(`create schema if not exists "${schema}" authorization "${role}";`);
+    });
+  });
+});
+
+describe('observability in docker-compose.yml', () => {
+  /** A service's bind mounts, by where they are mounted: the repository path (files that must exist). */
+  const mountsOf = (service: Service) =>
+    Object.fromEntries(
+      (service.volumes ?? []).map((volume) => {
+        const [source, target] = volume.split(':');
+        expect(existsSync(`${root}${source}`)).toBe(true);
+        return [target, source.replace(/^\.\//, '')];
+      }),
+    );
+  const prometheus = services.prometheus;
+  const grafana = services.grafana;
+
+  test('prometheus reads its configuration from observability/prometheus.yml, mounted where --config.file says', () => {
+    const configFile = prometheus.command?.find((flag) => flag.startsWith('--config.file='))?.split('=')[1];
+    expect(mountsOf(prometheus)[configFile!]).toBe('observability/prometheus.yml');
+    expect(prometheus.healthcheck?.test.join(' ')).toContain('/-/healthy');
+  });
+
+  const scrape: { scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[] } = parse(read('observability/prometheus.yml'));
+  const targetsOf = (job: string) => scrape.scrape_configs.filter((config) => config.job_name === job).flatMap((config) => config.static_configs.flatMap((group) => group.targets));
+
+  test.each(appCases)('prometheus scrapes %s at its service name and port', (name, { port }) => {
+    expect(targetsOf('sagaflow')).toContain(`${name}:${port}`);
+    expect(services[name].environment?.PORT).toBe(String(port));
+  });
+
+  test('prometheus scrapes RabbitMQ\'s plugin (totals and per queue) on the port compose publishes', () => {
+    expect(targetsOf('rabbitmq')).toEqual(['rabbitmq:15692']);
+    expect(targetsOf('rabbitmq-queues')).toEqual(['rabbitmq:15692']);
+    expect(scrape.scrape_configs.find((config) => config.job_name === 'rabbitmq-queues')?.metrics_path).toBe('/metrics/detailed');
+    expect(services.rabbitmq.ports).toContain('15692:15692');
+    expect(targetsOf('sagaflow')).toHaveLength(Object.keys(apps).length);
+  });
+
+  const datasources: { datasources: { uid: string; type: string; url: string }[] } = parse(read('observability/grafana/provisioning/datasources/prometheus.yml'));
+  const providers: { providers: { options: { path: string } }[] } = parse(read('observability/grafana/provisioning/dashboards/sagaflow.yml'));
+
+  test('grafana gets its provisioning (a Prometheus datasource, a dashboard provider) and the dashboards, mounted', () => {
+    const mounts = mountsOf(grafana);
+    expect(mounts['/etc/grafana/provisioning']).toBe('observability/grafana/provisioning');
+    const [provider] = providers.providers;
+    expect(mounts[provider.options.path]).toBe('observability/grafana/dashboards');
+    const [datasource] = datasources.datasources;
+    expect(datasource).toMatchObject({ type: 'prometheus', url: `http://prometheus:${prometheus.ports?.[0].split(':')[1]}` });
+    // Its home dashboard is one the provider loads.
+    const home = grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '';
+    expect(home.startsWith(`${provider.options.path}/`)).toBe(true);
+    expect(existsSync(`${root}observability/grafana/dashboards/${home.slice(provider.options.path.length + 1)}`)).toBe(true);
+    expect(grafana.environment?.GF_SECURITY_ADMIN_PASSWORD).toBe('${GRAFANA_ADMIN_PASSWORD:?copy .env.example to .env}');
+    expect(grafana.depends_on).toEqual({ prometheus: { condition: 'service_healthy' } });
+  });
+
+  describe('the Sagaflow dashboard', () => {
+    type Panel = { type: string; title: string; datasource?: { uid: string }; targets?: { expr: string; datasource?: { uid: string } }[] };
+    const dashboard: { uid: string; title: string; panels: Panel[] } = JSON.parse(read('observability/grafana/dashboards/sagaflow.json'));
+    const queries = dashboard.panels.flatMap((panel) => panel.targets ?? []);
+    const used = new Set(queries.flatMap(({ expr }) => expr.match(/\bsagaflow_\w+/g) ?? []).map((name) => name.replace(/_(bucket|sum|count)$/, '')));
+    // Ours from the one module that defines them, and Node's process metrics under our prefix.
+    const processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'sagaflow_' });
+    const defined = new Set([...definedMetricNames(), ...processMetrics.getMetricsAsArray().map((metric) => metric.name)]);
+
+    test('parses, and every panel queries the provisioned Prometheus', () => {
+      expect(dashboard.uid).toBe('sagaflow');
+      expect(queries.length).toBeGreaterThan(10);
+      const [{ uid }] = datasources.datasources;
+      for (const panel of dashboard.panels.filter((candidate) => candidate.type !== 'row')) {
+        expect([panel.title, panel.datasource?.uid]).toEqual([panel.title, uid]);
+        for (const target of panel.targets ?? []) expect([panel.title, target.datasource?.uid]).toEqual([panel.title, uid]);
+      }
+    });
+
+    test('uses only sagaflow_ metrics that the processes define', () => {
+      expect(used.size).toBeGreaterThan(10);
+      expect([...used].filter((name) => !defined.has(name))).toEqual([]);
+    });
+
+    test('shows every sagaflow_ metric of ours', () => {
+      const ours = definedMetricNames().filter((name) => !processMetrics.getSingleMetric(name));
+      expect(ours.filter((name) => !used.has(name))).toEqual([]);
+    });
+
+    test('shows RabbitMQ\'s dead-letter queues', () => {
+      expect(queries.some(({ expr }) => expr.includes('rabbitmq_detailed_queue_messages') && expr.includes('dlq'))).toBe(true);
     });
   });
 });

@@ -1,7 +1,7 @@
 // One isolated system per test run: its own vhost and database, the five real processes on free ports.
 // Everything is removed again in global-teardown.mjs. Plain ESM on the built kit (`npm test` builds first).
 import { fileURLToPath } from 'node:url';
-import { startIsolatedSystem } from '../shared/dist/testkit/index.js';
+import { PROCESSES, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 export default async function globalSetup() {
   const rootDir = fileURLToPath(new URL('..', import.meta.url));
@@ -22,6 +22,8 @@ export default async function globalSetup() {
   globalThis.__sagaflow = isolated;
   Object.assign(process.env, {
     SAGAFLOW_URL: isolated.system.url('orchestrator'),
+    // Every process's HTTP port (JSON by process name): /health and /metrics.
+    SAGAFLOW_URLS: JSON.stringify(Object.fromEntries(PROCESSES.map(({ name }) => [name, isolated.system.url(name)]))),
     SAGAFLOW_VHOST: isolated.environment.vhost,
     SAGAFLOW_AMQP_URL: isolated.environment.amqpUrl,
     SAGAFLOW_DATABASE_URL: isolated.environment.databaseUrl,

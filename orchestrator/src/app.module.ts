@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { Broker, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
+import { Broker, Database, QueryClient, SagaflowCoreModule } from '@sagaflow/shared';
+import { ApiDocsController } from './api-docs/api-docs.controller.js';
 import { ConsoleController } from './console/console.controller.js';
 import { DeadLetters } from './console/dead-letters.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { Authenticator } from './auth/authenticator.js';
+import { Sessions } from './auth/session.js';
 import { env, logger } from './config.js';
 import { migrations } from './migrations/index.js';
 import { IDEMPOTENCY_KEY_RETENTION } from './orders/idempotency-keys.js';
@@ -17,6 +19,8 @@ import { ReadController } from './read-models/read.controller.js';
 import { Saga, SagaHistory } from './saga-engine/saga.entities.js';
 import { SagaRuntime } from './saga-engine/saga-runtime.js';
 import { historyRetention } from './saga-engine/saga-repository.js';
+import { LiveUpdates } from './ui/live-updates.js';
+import { UiController } from './ui/ui.controller.js';
 
 @Module({
   imports: [
@@ -31,7 +35,7 @@ import { historyRetention } from './saga-engine/saga-repository.js';
     }),
     CqrsModule.forRoot(),
   ],
-  controllers: [OrdersController, ReadController, ConsoleController],
+  controllers: [OrdersController, ReadController, ConsoleController, ApiDocsController, UiController],
   providers: [
     {
       provide: Authenticator,
@@ -43,6 +47,11 @@ import { historyRetention } from './saga-engine/saga-repository.js';
             : undefined,
         }),
     },
+    {
+      provide: Sessions,
+      useFactory: (authenticator: Authenticator) => new Sessions(authenticator, env.UI_SESSION_SECRET, env.UI_SESSION_HOURS * 3_600_000),
+      inject: [Authenticator],
+    },
     { provide: APP_GUARD, useClass: AuthGuard },
     SagaRuntime,
     PlaceOrderHandler,
@@ -50,6 +59,7 @@ import { historyRetention } from './saga-engine/saga-repository.js';
     ListOrdersHandler,
     AskServiceHandler,
     { provide: DeadLetters, useFactory: (broker: Broker) => new DeadLetters(broker), inject: [Broker] },
+    { provide: LiveUpdates, useFactory: (db: Database, deadLetters: DeadLetters) => new LiveUpdates(db, deadLetters), inject: [Database, DeadLetters] },
     {
       provide: QueryClient,
       useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS, broker.declare),

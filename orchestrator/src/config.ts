@@ -28,6 +28,12 @@ export const env = loadEnv(
     JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
     /** Set (e.g. `sub`): a client's token acts only for the customer this claim names. Unset: clients act for any customer. */
     JWT_CUSTOMER_CLAIM: unsetOr(z.string()),
+    /** The dashboard's session cookies are encrypted with a key derived from this; unset, a key per process (sessions end with it). */
+    UI_SESSION_SECRET: unsetOr(z.string().min(32, 'must be at least 32 characters')),
+    /** How long a dashboard session lasts (never past a JWT's own expiry). */
+    UI_SESSION_HOURS: z.coerce.number().min(0.01).max(168).default(8),
+    /** The tracing UI's page for one trace, `{traceId}` standing for the id (e.g. http://localhost:16686/trace/{traceId}). */
+    TRACING_UI_URL: unsetOr(z.url().refine((url) => url.includes('{traceId}'), 'must contain {traceId}')),
     PORT: z.coerce.number().int().default(3000),
     /** The order saga's timers (see order-saga.definition.ts): reply timeout, resends, whole-saga deadline. */
     STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),

@@ -2,6 +2,7 @@ import { startProcess } from '@sagaflow/shared';
 import { AppModule } from './app.module.js';
 import { env, logger, requireAuthSettings } from './config.js';
 import { UnavailableFilter } from './http/unavailable.filter.js';
+import { serveUi } from './ui/serve-ui.js';
 
 requireAuthSettings();
 await startProcess({
@@ -11,5 +12,6 @@ await startProcess({
   schema: 'orchestrator',
   beforeListen: async (app) => {
     app.useGlobalFilters(new UnavailableFilter(app.getHttpAdapter()));
+    serveUi(app);
   },
 });

@@ -2,6 +2,8 @@
 // the roles say; JWTs are verified against the issuer's JWKS (a test issuer served here), a client's JWT
 // acts only for its own customer, and the console records who did what in the saga's history.
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { eventually, freePort, type SagaflowClient } from '../../shared/src/testkit/index.js';
@@ -70,6 +72,9 @@ test('every route × {no token, bad token, client, operator} gets the status its
     ['GET /console/sagas', '/console/sagas', {}, 403, 200],
     ['POST /console/sagas/:id/retry (finished)', `/console/sagas/${saga.saga.id}/retry`, json({}), 403, 409],
     ['POST /console/sagas/:id/compensate (unknown)', `/console/sagas/${unknownSaga}/compensate`, json({ reason: 'matrix' }), 403, 404],
+    ['GET /ui/session', '/ui/session', {}, 403, 200],
+    ['GET /ui/events', '/ui/events', {}, 403, 200],
+    // The dashboard's sign-in and sign-out (POST and DELETE /ui/session) are public: dashboard.e2e.test.ts.
   ];
   const tokens: Record<Caller, string | undefined> = { none: undefined, bad: 'not-a-key-of-ours-0123456789', client: suite.isolated.apiKeys.client, operator: suite.isolated.apiKeys.operator };
   const got: Record<string, Record<Caller, number>> = {};
@@ -83,6 +88,7 @@ test('every route × {no token, bad token, client, operator} gets the status its
       const request = name === 'POST /orders' ? json(order()) : init;
       const response = await api.as(tokens[caller]).fetch(path, request);
       got[name][caller] = response.status;
+      await response.body?.cancel(); // unread; the event stream's would never end
       if (response.status === 401) expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
     }
   }
@@ -140,4 +146,18 @@ test('a saga compensated from the console records the operator who did it', asyn
   expect(cancelled.saga.history).toContainEqual(
     expect.objectContaining({ kind: 'operator-action', outcome: 'compensate', detail: 'customer called to cancel', actor: 'ops-bob@example.com' }),
   );
+});
+
+test('no credential reaches a log: refused and accepted requests log their headers with the token redacted', async () => {
+  const { operator, client } = suite.isolated.apiKeys;
+  const bad = `leaked-${randomUUID()}`;
+  expect((await api.as(bad).fetch('/orders')).status).toBe(401);
+  expect((await api.as(client).fetch('/console/sagas')).status).toBe(403);
+  const logDir = suite.isolated.logDir;
+  // The refusals are logged (at warn, with their headers): wait for both lines, then look for any secret.
+  const logs = () => readdirSync(logDir).filter((name) => name.endsWith('.log')).map((name) => readFileSync(join(logDir, name), 'utf8')).join('\n');
+  await eventually(async () => ((logs().match(/"statusCode":40[13]/g) ?? []).length >= 2 ? true : undefined), { what: 'the refusals logged' });
+  const text = logs();
+  expect(text).toContain('[redacted]');
+  for (const secret of [operator, client, bad]) expect(text.includes(secret)).toBe(false);
 });

@@ -24,7 +24,7 @@ describe('failed-saga console', () => {
     const [letter] = await eventually(async () => ((await deadLettersOf(orderId)).length ? deadLettersOf(orderId) : undefined), { what: 'the dead letter in the console' });
     expect(letter).toMatchObject({ queue: 'inventory.commands.dlq', type: 'inventory.reserve', step: 'reserve-inventory', reason: 'retries-exhausted', attempts: 3 });
 
-    const replay = await post('/console/dead-letters/replay', { messageIds: [letter.messageId] });
+    const replay = await post('/console/dead-letters/replay', { messageIds: [letter.messageId], reason: 'stock system back' });
     expect(replay.status).toBe(201);
     expect(replay.body.replayed.map((row: DeadLetterRow) => row.messageId)).toEqual([letter.messageId]);
     // A second replay of the same dead letter finds nothing to send.
@@ -34,7 +34,9 @@ describe('failed-saga console', () => {
     const order = await api.awaitFinal(orderId);
     expect(order.status).toBe('CONFIRMED');
     expect(order.saga.steps.find((step) => step.name === 'reserve-inventory')?.attempts).toBe(4);
-    expect(order.saga.history.filter((event) => event.kind === 'operator-action').map((event) => event.outcome)).toEqual(['replay']);
+    expect(order.saga.history.filter((event) => event.kind === 'operator-action').map((event) => [event.outcome, event.detail])).toEqual([
+      ['replay', 'dead letter inventory.reserve replayed to inventory.commands: stock system back'],
+    ]);
     // One effect: reserved once, charged once.
     expect(await api.stock('SKU-TEE')).toMatchObject({ available: before.available - 1, reserved: before.reserved + 1 });
     expect(await api.payments(orderId)).toHaveLength(1);
@@ -87,6 +89,25 @@ describe('failed-saga console', () => {
     // A finished saga cannot be compensated, an unknown one is 404.
     expect((await post(`/console/sagas/${retried.saga.id}/compensate`, { reason: 'too late' })).status).toBe(409);
     expect((await post('/console/sagas/01a1fffc-0000-7000-8000-000000000000/retry', {})).status).toBe(404);
+  });
+
+  test('sagas are searched by order, customer and time range, newest first or longest without progress first', async () => {
+    const customerId = newCustomer();
+    const before = new Date(Date.now() - 1_000).toISOString();
+    const first = await api.submit({ customerId, items: tee, paymentMethod: 'tok_visa' });
+    const second = await api.submit({ customerId, items: tee, paymentMethod: 'tok_chargeDeclined' });
+    await Promise.all([api.awaitFinal(first), api.awaitFinal(second)]);
+    const after = new Date(Date.now() + 1_000).toISOString();
+    const orders = async (query: string) => (await api.get<{ orderId: string }[]>(`/console/sagas?${query}`)).map((row) => row.orderId);
+
+    expect(await orders(`customerId=${customerId}&sort=-createdAt`)).toEqual([second, first]);
+    expect(await orders(`customerId=${customerId}&status=COMPENSATED`)).toEqual([second]);
+    expect(await orders(`orderId=${first}`)).toEqual([first]);
+    expect(await orders(`customerId=${customerId}&createdFrom=${before}&createdTo=${after}`)).toHaveLength(2);
+    expect(await orders(`customerId=${customerId}&createdFrom=${after}`)).toEqual([]);
+    expect(await orders(`customerId=${customerId}&createdTo=${before}`)).toEqual([]);
+    const [row] = await api.get<{ orderId: string; correlationId: string }[]>(`/console/sagas?orderId=${first}`);
+    expect(row.correlationId).toBe(first); // no X-Correlation-Id given: the order id
   });
 
   test('an undo that keeps failing ends COMPENSATION_FAILED (listed for a person); one that fails twice recovers', async () => {

@@ -5,6 +5,8 @@ import { QUEUES } from '../../shared/src/topology/topology.js';
 /** What global-setup.ts started, as the e2e tests see it. */
 /** The API as an operator (who may do everything); `api.as(clientKey)` for the client role. */
 export const api = new SagaflowClient(required('SAGAFLOW_URL'), required('SAGAFLOW_OPERATOR_KEY'));
+/** Every process's HTTP base URL (health, metrics), by name. */
+export const processUrls: Record<ProcessName, string> = JSON.parse(required('SAGAFLOW_URLS'));
 export const clientKey = required('SAGAFLOW_CLIENT_KEY');
 export const vhost = required('SAGAFLOW_VHOST');
 export const amqpUrl = required('SAGAFLOW_AMQP_URL');

@@ -340,7 +340,7 @@ const path = fc.oneof(
   w(2, fc.oneof(fc.constantFrom(...REAL_SKUS, 'SKU-LIMITED', 'SKU-SOLDOUT'), sku.map((value) => pct(String(value))), segment).map((value) => `/inventory/${value}`)),
   w(2, query(['orderId']).map((q) => `/payments${q}`)),
   w(2, query(['orderId']).map((q) => `/notifications${q}`)),
-  w(3, query(['status', 'stuckForSeconds', 'runningForSeconds', 'setAside', 'limit']).map((q) => `/console/sagas${q}`)),
+  w(3, query(['status', 'stuckForSeconds', 'runningForSeconds', 'setAside', 'orderId', 'customerId', 'createdFrom', 'createdTo', 'sort', 'limit']).map((q) => `/console/sagas${q}`)),
   w(2, query(['limit', 'cursor', 'queue']).map((q) => `/console/dead-letters${q}`)),
   w(
     2,

@@ -75,6 +75,12 @@ describe('HTTP: a bad value is 400 naming the field', () => {
     ['/console/sagas?runningForSeconds=-1', 'runningForSeconds'],
     ['/console/sagas?limit=100000', 'limit'],
     ['/console/sagas?status=%00', 'status'],
+    ['/console/sagas?orderId=%00', 'orderId'],
+    ['/console/sagas?customerId=%01', 'customerId'],
+    ['/console/sagas?createdFrom=yesterday', 'createdFrom'],
+    ['/console/sagas?createdTo=2026-13-01T00:00:00Z', 'createdTo'],
+    ['/console/sagas?createdFrom=2026-01-02T00:00:00Z&createdTo=2026-01-01T00:00:00Z', 'createdTo'],
+    ['/console/sagas?sort=DROP%20TABLE', 'sort'],
   ])('GET %s', async (path, field) => {
     await expectBadRequest(await api.fetch(path), field);
   });
@@ -86,6 +92,8 @@ describe('HTTP: a bad value is 400 naming the field', () => {
     ['/console/dead-letters/discard', JSON.stringify({ messageIds: ['a\u0000'], reason: 'x' }), 'messageIds.0'],
     ['/console/dead-letters/discard', JSON.stringify({ messageIds: ['a'], reason: '\u0001' }), 'reason'],
     ['/console/dead-letters/replay', JSON.stringify({ messageIds: [] }), 'messageIds'],
+    ['/console/dead-letters/replay', JSON.stringify({ messageIds: ['a'], reason: '\u0000' }), 'reason'],
+    ['/ui/session', JSON.stringify({ token: 1 }), 'token'],
   ])('POST %s with %s', async (path, text, field) => {
     await expectBadRequest(await postText(path, text), field);
   });
