@@ -46,9 +46,12 @@ const startAll = (customers: string[]) =>
     }),
   );
 
-/** The transaction that wrote each saga row (rows of one statement share it). */
+/**
+ * The transaction that inserted each saga (rows of one statement share it), read off its first history row:
+ * the saga row itself is soon updated by the running orchestrator, whose batch may update both at once.
+ */
 const writers = async (sagaIds: string[]) =>
-  (await query<{ xmin: string }>(databaseUrl, 'select xmin::text from orchestrator.saga where id = any($1::uuid[])', [sagaIds])).map((row) => row.xmin);
+  (await query<{ xmin: string }>(databaseUrl, 'select xmin::text from orchestrator.saga_history where saga_id = any($1::uuid[]) and seq = 1', [sagaIds])).map((row) => row.xmin);
 
 test('sagas started together are inserted by one statement, and each one runs', async () => {
   const results = await startAll(['together-1', 'together-2', 'together-3']);
