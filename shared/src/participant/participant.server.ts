@@ -10,7 +10,7 @@ import { deliveryLogFields } from '../logging/message-fields.js';
 import { JSON_CONTENT_TYPE, MalformedMessageError } from '../messaging/codec.js';
 import { DeadLetterError, isConnectionFailure } from '../messaging/errors.js';
 import type { Consumer } from '../messaging/consumer.js';
-import { EXCHANGES, QUEUES } from '../topology/topology.js';
+import { ANSWERS_QUEUE, EXCHANGES, QUEUES } from '../topology/topology.js';
 import type { Broker } from '../runtime/broker.js';
 import { CommandRunner, describeIssue } from './command-runner.js';
 import { QueryContext } from './command-context.js';
@@ -90,7 +90,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
     // Asked by a QueryClient: UUIDs for the ids, its answers queue to reply to. Anything else could not be answered.
     if (!isId(message.properties.messageId)) throw new MalformedMessageError('a query\'s message id must be a UUID');
     if (!isId(correlationId)) throw new MalformedMessageError('a query\'s correlation id must be a UUID');
-    if (typeof replyTo !== 'string' || !ANSWERS_QUEUE.test(replyTo)) throw new MalformedMessageError(`a query must reply to ${QUEUES.answersOf('<uuid>')}`);
+    if (typeof replyTo !== 'string' || !ANSWERS_QUEUE_NAME.test(replyTo)) throw new MalformedMessageError(`a query must reply to ${QUEUES.answersOf('<uuid>')}`);
     let payload: unknown;
     try {
       payload = JSON.parse(message.content.toString('utf8'));
@@ -123,7 +123,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
   }
 }
 
-const ANSWERS_QUEUE = new RegExp(`^${QUEUES.answersOf('').replaceAll('.', '\\.')}[0-9a-f-]{36}$`);
+const ANSWERS_QUEUE_NAME = new RegExp(`^${ANSWERS_QUEUE.source}$`);
 
 /** A handler's answer: a value, or (for an error routed through Nest's exception filters) an observable. */
 const settled = (result: unknown): unknown => (isObservable(result) ? lastValueFrom(result) : result);

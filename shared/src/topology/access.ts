@@ -1,6 +1,6 @@
 import { COMMANDS, QUERIES } from '../contracts/index.js';
 import { replyType } from '../contracts/replies.js';
-import { EXCHANGES, type Owner, OWNERS, QUEUES, type Topology } from './topology.js';
+import { ANSWERS_QUEUE, EXCHANGES, type Owner, OWNERS, QUEUES, type Topology } from './topology.js';
 
 /**
  * What each process does on the broker, and the least rights that allow it. Each process logs in as a
@@ -13,9 +13,6 @@ export interface BrokerUse {
   publishes: { exchange: string; routingKeys?: string[] }[];
   reads: string[];
 }
-
-/** Any orchestrator's answers queue (`QUEUES.answersOf`): a UUID per connection. */
-const ANSWERS_QUEUE = /orchestrator\.answers\.[0-9a-f-]{36}/;
 
 export function brokerUseOf(owner: Owner, topology: Topology): BrokerUse {
   const owned = topology.queues.filter((queue) => queue.owner === owner);

@@ -49,6 +49,9 @@ export const QUEUES = {
   answersOf: (id: string) => `orchestrator.answers.${id}`,
 } as const;
 
+/** Any name `QUEUES.answersOf` makes (a UUID per connection), unanchored: for broker permissions and for checking a query's reply-to. */
+export const ANSWERS_QUEUE = /orchestrator\.answers\.[0-9a-f-]{36}/;
+
 export type QueueType = 'quorum' | 'classic';
 
 export interface ExchangeSpec {
