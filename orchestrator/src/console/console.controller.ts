@@ -94,18 +94,22 @@ export class ConsoleController {
   async replay(@Body(new ZodPipe(ReplayBody)) body: z.infer<typeof ReplayBody>, @Caller() caller: Principal) {
     const result = await this.deadLetters.replay('all' in body ? 'all' : body.messageIds);
     const why = body.reason ? `: ${body.reason}` : '';
-    for (const letter of result.replayed) {
-      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'replay', `dead letter ${letter.type} replayed to ${letter.originalQueue}${why}`, caller.id, letter.messageId);
-    }
+    await this.runtime.engine.recordOperatorActions(
+      result.replayed.flatMap((letter) =>
+        letter.sagaId ? [{ sagaId: letter.sagaId, action: 'replay', detail: `dead letter ${letter.type} replayed to ${letter.originalQueue}${why}`, actor: caller.id, messageId: letter.messageId }] : [],
+      ),
+    );
     return result;
   }
 
   @Post('dead-letters/discard')
   async discard(@Body(new ZodPipe(DiscardBody)) body: z.infer<typeof DiscardBody>, @Caller() caller: Principal) {
     const result = await this.deadLetters.discard(body.messageIds);
-    for (const letter of result.discarded) {
-      if (letter.sagaId) await this.runtime.engine.recordOperatorAction(letter.sagaId, 'discard', `dead letter ${letter.type} discarded: ${body.reason}`, caller.id, letter.messageId);
-    }
+    await this.runtime.engine.recordOperatorActions(
+      result.discarded.flatMap((letter) =>
+        letter.sagaId ? [{ sagaId: letter.sagaId, action: 'discard', detail: `dead letter ${letter.type} discarded: ${body.reason}`, actor: caller.id, messageId: letter.messageId }] : [],
+      ),
+    );
     return result;
   }
 

@@ -46,6 +46,16 @@ export interface StartSaga<D> {
 
 export class SagaNotFoundError extends Error {}
 
+/** Something a person did about a saga, for its history. */
+export interface OperatorAction {
+  sagaId: string;
+  action: string;
+  detail: string;
+  /** Who: the caller's id. */
+  actor: string;
+  messageId?: string;
+}
+
 /** Replies racing for one saga conflict on its version; the loser re-reads and tries again. */
 const MAX_CONFLICT_RETRIES = 20;
 /** A command the broker refused for now is tried again this much later (behind the sagas due meanwhile). */
@@ -119,7 +129,7 @@ export class SagaEngine {
   async operate(sagaId: string, action: 'retry' | 'compensate', note: string, actor: string): Promise<Saga> {
     this.cache.forget(sagaId);
     const saga = await this.repository.transaction(async (unit) => {
-      const saga = await unit.lock(sagaId);
+      const [saga] = await unit.lock([sagaId]);
       if (!saga) return null;
       const definition = this.definition(saga.type);
       const now = new Date();
@@ -133,12 +143,20 @@ export class SagaEngine {
     return saga;
   }
 
-  /** Records something a person did about a saga (e.g. replayed or discarded one of its dead letters). */
-  async recordOperatorAction(sagaId: string, action: string, detail: string, actor: string, messageId?: string): Promise<void> {
-    this.cache.forget(sagaId);
+  /**
+   * Records what a person did about sagas (e.g. replayed or discarded their dead letters): one transaction and
+   * one statement for all of them, each saga's actions in one history row.
+   */
+  async recordOperatorActions(actions: OperatorAction[]): Promise<void> {
+    const bySaga = new Map<string, SagaEvent[]>();
+    for (const { sagaId, action, detail, actor, messageId } of actions) {
+      bySaga.set(sagaId, [...(bySaga.get(sagaId) ?? []), { kind: 'operator-action', messageId, outcome: action, detail, actor }]);
+    }
+    if (bySaga.size === 0) return;
+    for (const sagaId of bySaga.keys()) this.cache.forget(sagaId);
     await this.repository.transaction(async (unit) => {
-      const saga = await unit.lock(sagaId);
-      if (saga) await unit.save([unchanged(saga, { kind: 'operator-action', messageId, outcome: action, detail, actor }, new Date())]);
+      const now = new Date();
+      await unit.save((await unit.lock([...bySaga.keys()])).map((saga) => ({ ...unchanged(saga, null, now), events: bySaga.get(saga.id)! })));
     });
   }
 

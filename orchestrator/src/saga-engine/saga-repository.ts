@@ -49,7 +49,8 @@ const COLUMNS = 'id, type, business_key, correlation_id, status, state, fault_pl
 const ACTIVE = `status in ('RUNNING', 'COMPENSATING')`;
 
 const LOAD = statement('saga.load', `select ${COLUMNS} from ${SAGA} where id = any($1::uuid[])`);
-const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = $1 for update`);
+/** In id order, so that two transactions locking overlapping sets never wait on each other in opposite orders. */
+const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = any($1::uuid[]) order by id for update`);
 const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= now()) as due`);
 const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= now() order by timer_at limit $1 for update skip locked`);
 /** The outbox backlog, for /metrics: due timers not fired yet, and how long the oldest has waited. */
@@ -249,10 +250,9 @@ export class SagaUnitOfWork {
     readonly tx: Queryable,
   ) {}
 
-  /** Reads a saga and locks it until commit. */
-  async lock(sagaId: string): Promise<Saga | null> {
-    const [row] = await this.tx.query<Row>(LOCK, [sagaId]);
-    return row ? toSaga(row) : null;
+  /** Reads sagas and locks them until commit (those that exist). */
+  async lock(sagaIds: string[]): Promise<Saga[]> {
+    return (await this.tx.query<Row>(LOCK, [sagaIds])).map(toSaga);
   }
 
   /** Claims sagas whose timer is due (FOR UPDATE SKIP LOCKED: instances share them). */
