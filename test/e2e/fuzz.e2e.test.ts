@@ -890,6 +890,8 @@ function expectationFor(target: Target, { properties, headers, body }: Draft): E
     const value = headers[header];
     if (value !== undefined && value !== null && !(typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)) broken.push(`${header} out of range`);
   }
+  const counter = (name: string, fallback: number) => (typeof headers[name] === 'number' ? (headers[name] as number) : fallback);
+  if (counter(HEADERS.retryBase, 0) >= counter(HEADERS.attempt, 1)) broken.push('x-retry-base not below x-attempt');
   const causation = headers[HEADERS.causationId] ?? '';
   if (causation !== '') id(causation, HEADERS.causationId);
   id(properties.messageId, 'message id');

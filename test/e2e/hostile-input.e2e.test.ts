@@ -164,6 +164,8 @@ describe('AMQP: a bad message goes to the .dlq at once, with the reason', () => 
     ['an amount past what the column holds', paymentCommands, 'payment.charge', { ...charge(), amount: 2 ** 31 }, (p) => p, 'invalid-payload', /amount/],
     ['a NUL in the payment method', paymentCommands, 'payment.charge', { ...charge(), paymentMethod: 'tok\u0000' }, (p) => p, 'invalid-payload', /paymentMethod/],
     ['an order id that is not a UUID', paymentCommands, 'payment.charge', { ...charge(), orderId: '1' }, (p) => p, 'invalid-payload', /orderId/],
+    ['a NUL in a cancel reason', QUEUES.commandsOf('order'), 'order.cancel', { orderId: randomUUID(), reason: 'no\u0000' }, (p) => p, 'invalid-payload', /reason/],
+    ['an x-retry-base at or above x-attempt', inventoryCommands, 'inventory.reserve', reserve(), withHeader(HEADERS.retryBase, 3), 'malformed', /x-retry-base/],
   ])('%s', async (_case, queue, type, payload, spoil, reason, error) => {
     const properties = spoil(wellFormed(type));
     broker.channel.sendToQueue(queue, Buffer.from(JSON.stringify(payload)), properties);

@@ -73,5 +73,8 @@ export const Text = (max: number) =>
 /** Why a saga was cancelled, as commands carry it: a failure's code and reason, or an operator's note. */
 export const REASON_MAX = 2000;
 
+/** A reason as messages carry it: printable like Text (it is stored, and PostgreSQL refuses NUL), but it may be empty. */
+export const Reason = (max: number) => z.string().max(max).refine(isPrintable, 'must be printable text: no control characters, NUL or lone surrogates');
+
 /** Correlation ids (X-Correlation-Id, AMQP correlation-id): 1 to 128 printable ASCII characters. */
 export const CorrelationId = z.string().regex(/^[\x20-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './define.js';
 
 /**
  * What to do wrong, deliberately, when a participant handles one command — for tests and demos, and only
@@ -16,7 +17,7 @@ import { z } from 'zod';
  */
 export const FaultSpec = z.strictObject({
   error: z.number().int().min(1).max(100).optional(),
-  fail: z.union([z.literal(true), z.string().min(1).max(200)]).optional(),
+  fail: z.union([z.literal(true), Text(200)]).optional(),
   delay: z.number().int().min(1).max(600_000).optional(),
   'no-reply': z.number().int().min(1).max(100).optional(),
   'crash-before-commit': z.literal(true).optional(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCommand, defineQuery, Id, REASON_MAX, Text } from './define.js';
+import { defineCommand, defineQuery, Id, Reason, REASON_MAX, Text } from './define.js';
 
 export const NotificationKind = z.enum(['confirmation', 'cancellation']);
 export const NotificationRecord = z.strictObject({
@@ -15,7 +15,7 @@ export type NotificationRecord = z.infer<typeof NotificationRecord>;
 export const NotificationCommands = {
   send: defineCommand(
     'notification.send',
-    z.strictObject({ orderId: Id, customerId: Text(100), kind: NotificationKind, reason: z.string().max(REASON_MAX).optional() }),
+    z.strictObject({ orderId: Id, customerId: Text(100), kind: NotificationKind, reason: Reason(REASON_MAX).optional() }),
     z.strictObject({ notificationId: Id }),
   ),
 } as const;

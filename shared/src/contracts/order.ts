@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Currency, defineCommand, Id, MAX_ORDER_LINES, MinorUnits, OrderLine, REASON_MAX, Text } from './define.js';
+import { Currency, defineCommand, Id, MAX_ORDER_LINES, MinorUnits, OrderLine, Reason, REASON_MAX, Text } from './define.js';
 
 export const OrderStatus = z.enum(['PENDING', 'CONFIRMED', 'CANCELLED']);
 export type OrderStatus = z.infer<typeof OrderStatus>;
@@ -11,5 +11,5 @@ export const OrderCommands = {
     z.strictObject({ status: OrderStatus }),
   ),
   confirm: defineCommand('order.confirm', z.strictObject({ orderId: Id, total: MinorUnits, currency: Currency }), z.strictObject({ status: OrderStatus })),
-  cancel: defineCommand('order.cancel', z.strictObject({ orderId: Id, reason: z.string().max(REASON_MAX) }), z.strictObject({ status: OrderStatus.nullable() })),
+  cancel: defineCommand('order.cancel', z.strictObject({ orderId: Id, reason: Reason(REASON_MAX) }), z.strictObject({ status: OrderStatus.nullable() })),
 } as const;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { CommandContract } from './define.js';
+import { type CommandContract, Reason, Text } from './define.js';
 
 /** What a participant answers to a command: the step either did its work or refused it for a business reason. */
-export const FailureReply = z.strictObject({ code: z.string().min(1).max(100), reason: z.string().max(1000) });
+export const FailureReply = z.strictObject({ code: Text(100), reason: Reason(1000) });
 export type FailureReply = z.infer<typeof FailureReply>;
 
 export type StepReply<R = unknown> = { outcome: 'succeeded'; result: R } | { outcome: 'failed'; failure: FailureReply };

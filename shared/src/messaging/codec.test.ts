@@ -104,6 +104,7 @@ describe('decode', () => {
     ['x-attempt "abc"', (message) => (message.properties.headers!['x-attempt'] = 'abc'), /x-attempt must be an integer from 1/],
     ['x-attempt 0', (message) => (message.properties.headers!['x-attempt'] = 0), /x-attempt must be an integer/],
     ['x-resend -1', (message) => (message.properties.headers!['x-resend'] = -1), /x-resend must be an integer from 0/],
+    ['x-retry-base 3 without x-attempt', (message) => (message.properties.headers!['x-retry-base'] = 3), /x-retry-base must be below x-attempt/],
     ['content type text/plain', (message) => (message.properties.contentType = 'text/plain'), /content type must be application\/json/],
     ['no content type', (message) => (message.properties.contentType = undefined), /content type must be application\/json/],
   ])('rejects %s with MalformedMessageError', (_, adjust, why) => {

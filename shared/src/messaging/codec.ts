@@ -83,6 +83,10 @@ export function decode(message: Pick<ConsumeMessage, 'content' | 'properties'>):
   const schemaVersion = counterHeader(headers, HEADERS.schemaVersion, SCHEMA_VERSION);
   if (schemaVersion !== SCHEMA_VERSION) throw new MalformedMessageError(`unsupported schema version ${schemaVersion}`);
   for (const name of Object.keys(COUNTERS)) counterHeader(headers, name, 0);
+  // A replay counts on from x-retry-base, always below x-attempt: at or above it, the retry budget would stretch without end.
+  if (counterHeader(headers, HEADERS.retryBase, 0) >= counterHeader(headers, HEADERS.attempt, 1)) {
+    throw new MalformedMessageError(`header ${HEADERS.retryBase} must be below ${HEADERS.attempt}`);
+  }
   const causationId = headers[HEADERS.causationId] ?? '';
   if (causationId !== '') text(causationId, `${HEADERS.causationId} header`, isId, 'a UUID or empty');
   const envelope = {
