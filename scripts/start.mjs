@@ -34,7 +34,7 @@ const system = new SagaflowSystem({
   rootDir: fileURLToPath(new URL('..', import.meta.url)),
   env: {
     ...process.env,
-    AMQP_URL: env.AMQP_URL,
+    AMQP_URL: env.AMQP_URL.join(','),
     DATABASE_URL: env.DATABASE_URL,
     ...ownRoles,
     ...(generatedKeys ? { API_KEYS: `operator:${generatedKeys.operator},client:${generatedKeys.client}` } : {}),

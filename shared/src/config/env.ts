@@ -1,11 +1,17 @@
 import { z } from 'zod';
+import { BROKER_DELIVERY_LIMIT } from '../topology/topology.js';
 
 /** Unset, or set empty (as compose passes a variable it has no value for). */
 const unsetIfEmpty = <S extends z.ZodType>(schema: S) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
 /** Settings every process reads. Each process extends this with its own. */
 export const BaseEnv = z.object({
-  AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672/%2F'),
+  /** The broker, or a cluster's nodes as a comma-separated list: a process connects to one and fails over to the next. */
+  AMQP_URL: z
+    .string()
+    .default('amqp://guest:guest@127.0.0.1:5672/%2F')
+    .transform((list) => list.split(',').map((url) => url.trim()))
+    .pipe(z.array(z.url()).min(1)),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/sagaflow'),
   /**
    * classic (durable, the default: the faster on one node) or quorum (replicated: for a cluster). Every
@@ -27,7 +33,7 @@ export const BaseEnv = z.object({
    * A message is started at most this many times; the next delivery dead-letters it (`delivery-limit`).
    * Counts deliveries the broker does not count (classic queues) in the process's own schema.
    */
-  MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(4),
+  MAX_DELIVERIES: z.coerce.number().int().min(1).max(BROKER_DELIVERY_LIMIT).default(4),
   /**
    * Days a service remembers a processed command (its inbox row, to answer a duplicate with the same reply)
    * and a redelivered message's count; 0 keeps them for good. It must outlast every way a command can come

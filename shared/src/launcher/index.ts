@@ -1,3 +1,4 @@
 export * from './database.js';
 export * from './processes.js';
 export * from './system.js';
+export * from './rabbit-cluster.js';

@@ -1,25 +1,41 @@
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Options } from 'amqplib';
 import type { Logger } from 'pino';
 
 /**
  * One broker connection per process, reconnecting by itself. Nagle is off (`noDelay`): with it on,
- * amqplib adds ~40 ms to every small confirm/ack round trip.
+ * amqplib adds ~40 ms to every small confirm/ack round trip. Given a cluster's nodes, it reconnects to the
+ * next one in turn when its node goes.
  */
-export function connectBroker(url: string, name: string, logger: Logger): AmqpConnectionManager {
-  const connection = amqp.connect([url], {
+export function connectBroker(urls: string | string[], name: string, logger: Logger): AmqpConnectionManager {
+  const connection = amqp.connect(typeof urls === 'string' ? [urls] : urls, {
     heartbeatIntervalInSeconds: 5,
     reconnectTimeInSeconds: 1,
     connectionOptions: { noDelay: true, clientProperties: { connection_name: name } },
   });
-  connection.on('connect', ({ connection: model }) => {
+  connection.on('connect', ({ connection: model, url }) => {
     coalesceWrites(model);
-    logger.info({ broker: redact(url) }, 'connected to RabbitMQ');
+    logger.info({ broker: redact(urlText(url)) }, 'connected to RabbitMQ');
   });
   connection.on('disconnect', ({ err }) => logger.warn({ err: err?.message }, 'disconnected from RabbitMQ; reconnecting'));
-  connection.on('connectFailed', ({ err }) => logger.warn({ err: err?.message, broker: redact(url) }, 'cannot reach RabbitMQ; retrying'));
+  connection.on('connectFailed', ({ err, url }) => logger.warn({ err: err?.message, broker: redact(urlText(url)) }, 'cannot reach RabbitMQ; retrying'));
   connection.on('blocked', ({ reason }) => logger.warn({ reason }, 'RabbitMQ blocked this connection'));
+  // A channel whose setup failed (a declaration refused) is closed and, while the connection stays up, never
+  // opened again by amqp-connection-manager; unheard, its error would kill the process. So every channel says
+  // why and reconnects (to the next node of a cluster), which runs every channel's setup again.
+  const createChannel = connection.createChannel.bind(connection);
+  connection.createChannel = (options) => {
+    const channel = createChannel(options);
+    channel.on('error', (error: Error, { name }: { name?: string } = {}) => {
+      logger.error({ err: error.message, channel: name }, 'channel setup failed; reconnecting');
+      connection.reconnect();
+    });
+    return channel;
+  };
   return connection;
 }
+
+const urlText = (url: string | Options.Connect | undefined): string => (typeof url === 'string' ? url : `${url?.protocol ?? 'amqp'}://${url?.hostname}:${url?.port}`);
 
 /** The URL without its password, for logs and error messages. */
 export const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');

@@ -8,14 +8,19 @@ export class DependencyUnreachableError extends Error {}
  * Checks that RabbitMQ and PostgreSQL answer, retrying until `timeoutMs`, and throws an error that names
  * the missing piece and how to start it.
  */
-export async function checkDependencies(env: { AMQP_URL: string; DATABASE_URL: string }, timeoutMs = 10_000): Promise<void> {
+export async function checkDependencies(env: { AMQP_URL: string[]; DATABASE_URL: string }, timeoutMs = 10_000): Promise<void> {
+  // One node of a cluster is enough: the process fails over to the others.
   await retry(timeoutMs, async () => {
-    const connection = await amqplib.connect(env.AMQP_URL).catch((error: Error) => {
-      throw new DependencyUnreachableError(
-        `RabbitMQ is not reachable at ${redact(env.AMQP_URL)} (${error.message}). Start it (rabbitmq-server -detached) or set AMQP_URL.`,
-      );
-    });
-    await connection.close();
+    const problems: string[] = [];
+    for (const url of env.AMQP_URL) {
+      try {
+        await (await amqplib.connect(url)).close();
+        return;
+      } catch (error) {
+        problems.push(`${redact(url)} (${(error as Error).message})`);
+      }
+    }
+    throw new DependencyUnreachableError(`RabbitMQ is not reachable at ${problems.join(', ')}. Start it (rabbitmq-server -detached) or set AMQP_URL.`);
   });
   await retry(timeoutMs, async () => {
     const client = new pg.Client({ connectionString: env.DATABASE_URL });

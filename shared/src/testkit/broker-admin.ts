@@ -2,15 +2,17 @@ import type { BrokerPermissions } from '../topology/access.js';
 
 /** A small client of the RabbitMQ management HTTP API (port 15672), for tests and tooling. */
 export class BrokerAdmin {
-  private readonly base: string;
-  private readonly auth: string;
+  private readonly nodes: { base: string; auth: string }[];
 
-  constructor(managementUrl = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://guest:guest@127.0.0.1:15672') {
-    const url = new URL(managementUrl);
-    this.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
-    url.username = '';
-    url.password = '';
-    this.base = url.toString().replace(/\/$/, '');
+  /** One URL, or a cluster's nodes: a request goes to the first that answers. */
+  constructor(managementUrls: string | string[] = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://guest:guest@127.0.0.1:15672') {
+    this.nodes = (typeof managementUrls === 'string' ? [managementUrls] : managementUrls).map((text) => {
+      const url = new URL(text);
+      const auth = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+      url.username = '';
+      url.password = '';
+      return { base: url.toString().replace(/\/$/, ''), auth };
+    });
   }
 
   async createVhost(vhost: string, user = 'guest'): Promise<void> {
@@ -60,16 +62,24 @@ export class BrokerAdmin {
   }
 
   private async request(method: string, path: string, body?: unknown, okStatuses: number[] = []): Promise<unknown> {
-    const response = await fetch(this.base + path, {
-      method,
-      headers: { authorization: this.auth, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).catch((error: Error) => {
-      const cause = error.cause as (Error & { code?: string }) | undefined;
-      // Refused on a broker that is up: the plugin is off (it ships disabled).
-      const hint = cause?.code === 'ECONNREFUSED' ? ': is the plugin on? (`rabbitmq-plugins enable rabbitmq_management`, or set RABBITMQ_MANAGEMENT_URL)' : '';
-      throw new Error(`RabbitMQ management API not reachable at ${this.base} (${cause?.message ?? error.message})${hint}`, { cause: error });
-    });
+    let response: Response | undefined;
+    let unreachable: Error | undefined;
+    for (const { base, auth } of this.nodes) {
+      try {
+        response = await fetch(base + path, {
+          method,
+          headers: { authorization: auth, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        break;
+      } catch (error) {
+        const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
+        // Refused on a broker that is up: the plugin is off (it ships disabled).
+        const hint = cause?.code === 'ECONNREFUSED' ? ': is the plugin on? (`rabbitmq-plugins enable rabbitmq_management`, or set RABBITMQ_MANAGEMENT_URL)' : '';
+        unreachable = new Error(`RabbitMQ management API not reachable at ${base} (${cause?.message ?? (error as Error).message})${hint}`, { cause: error });
+      }
+    }
+    if (!response) throw unreachable!;
     if (!response.ok && !okStatuses.includes(response.status)) {
       throw new Error(`RabbitMQ management API ${method} ${path}: ${response.status} ${await response.text()}`);
     }
@@ -80,6 +90,10 @@ export class BrokerAdmin {
 
 export interface QueueInfo {
   name: string;
+  /** Quorum queues: the node leading it, and the nodes holding a replica. */
+  leader?: string;
+  members?: string[];
+  online?: string[];
   durable: boolean;
   type: string;
   arguments: Record<string, unknown>;

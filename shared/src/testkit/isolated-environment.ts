@@ -2,17 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { dropDatabase, dropDatabaseRoles, ensureDatabase, processRoles, provisionProcessRoles, withCredentials } from '../launcher/database.js';
 import { PROCESSES, type ProcessName } from '../launcher/processes.js';
+import type { BrokerEndpoints } from '../launcher/rabbit-cluster.js';
 import { brokerPermissions } from '../topology/access.js';
 import { buildTopology } from '../topology/topology.js';
 import { BrokerAdmin } from './broker-admin.js';
 
 export interface IsolatedEnvironment {
   vhost: string;
-  /** As the admin (guest: every right on the vhost), for tests and tools that look behind the processes. */
+  /** As the admin (guest: every right on the vhost), for tests and tools that look behind the processes (a cluster's first node). */
   amqpUrl: string;
+  /** The management API of the broker (every node of a cluster, tried in turn). */
+  admin: BrokerAdmin;
   /** As the superuser. */
   databaseUrl: string;
-  /** Each process's own broker user (`<vhost>_<process>`, only the rights it needs) and random password. */
+  /** Each process's own broker user (`<vhost>_<process>`, only the rights it needs) and random password; a cluster's nodes as a list. */
   amqpUrls: Record<ProcessName, string>;
   /** Each process's own database role (`<database>_<process>`, its schema only) and random password. */
   databaseUrls: Record<ProcessName, string>;
@@ -22,13 +25,17 @@ export interface IsolatedEnvironment {
 /**
  * A vhost and a database of their own, with a broker user and a database role per process, so a test run
  * shares nothing with a running system or another run, and proves that those rights are enough.
- * `dispose()` removes them all.
+ * `dispose()` removes them all. On the machine's broker (AMQP_URL, RABBITMQ_MANAGEMENT_URL), or a cluster's.
  */
-export async function createIsolatedEnvironment(prefix = 'sagaflow_test'): Promise<IsolatedEnvironment> {
+export async function createIsolatedEnvironment(prefix = 'sagaflow_test', broker?: BrokerEndpoints): Promise<IsolatedEnvironment> {
   const name = `${prefix}_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const admin = new BrokerAdmin();
-  const brokerUrl = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-  brokerUrl.pathname = `/${encodeURIComponent(name)}`;
+  const admin = new BrokerAdmin(broker?.managementUrls);
+  const brokerUrls = (broker?.amqpUrls ?? [process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672']).map((text) => {
+    const url = new URL(text);
+    url.pathname = `/${encodeURIComponent(name)}`;
+    return url;
+  });
+  const brokerUrl = brokerUrls[0];
   const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   databaseUrl.pathname = `/${name}`;
   const users = PROCESSES.map(({ name: process }) => ({ process, user: `${name}_${process}`, password: randomBytes(18).toString('base64url') }));
@@ -54,8 +61,11 @@ export async function createIsolatedEnvironment(prefix = 'sagaflow_test'): Promi
   return {
     vhost: name,
     amqpUrl: brokerUrl.toString(),
+    admin,
     databaseUrl: databaseUrl.toString(),
-    amqpUrls: Object.fromEntries(users.map(({ process, user, password }) => [process, withCredentials(brokerUrl.toString(), user, password)])) as Record<ProcessName, string>,
+    amqpUrls: Object.fromEntries(
+      users.map(({ process, user, password }) => [process, brokerUrls.map((url) => withCredentials(url.toString(), user, password)).join(',')]),
+    ) as Record<ProcessName, string>,
     databaseUrls,
     dispose,
   };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PROCESSES } from '../launcher/processes.js';
+import type { BrokerEndpoints } from '../launcher/rabbit-cluster.js';
 import { ownVariable, SagaflowSystem } from '../launcher/system.js';
 import { SagaflowClient } from './api-client.js';
 import { createIsolatedEnvironment, freePort, type IsolatedEnvironment } from './isolated-environment.js';
@@ -18,6 +19,8 @@ export interface IsolatedSystemOptions {
   instances?: number;
   /** More flags for every Node process (profiling, say). */
   nodeFlags?: string[];
+  /** A cluster to run on (LocalRabbitCluster's endpoints) instead of the machine's broker. */
+  broker?: BrokerEndpoints;
 }
 
 export interface IsolatedSystem {
@@ -34,7 +37,7 @@ export interface IsolatedSystem {
 
 /** The five real processes on free ports, against a vhost and a database of their own. */
 export async function startIsolatedSystem(options: IsolatedSystemOptions): Promise<IsolatedSystem> {
-  const environment = await createIsolatedEnvironment(options.prefix);
+  const environment = await createIsolatedEnvironment(options.prefix, options.broker);
   const instances = options.instances ?? 1;
   const ports = Object.fromEntries(
     await Promise.all(PROCESSES.map(async (process) => [process.name, await Promise.all(Array.from({ length: instances }, () => freePort()))] as const)),
