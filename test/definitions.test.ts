@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { brokerPermissions } from '../shared/src/topology/access.js';
 import { toDefinitions } from '../shared/src/topology/definitions.js';
-import { buildTopology, EXCHANGES, OWNERS } from '../shared/src/topology/topology.js';
+import { BROKER_DELIVERY_LIMIT, buildTopology, EXCHANGES, OWNERS } from '../shared/src/topology/topology.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const fileText = readFileSync(`${root}rabbitmq/definitions.json`, 'utf8');
@@ -90,17 +90,20 @@ describe('rabbitmq/definitions.json', () => {
       'x-queue-type': 'quorum',
       'x-dead-letter-exchange': EXCHANGES.deadLetters,
       'x-dead-letter-routing-key': name,
+      'x-delivery-limit': BROKER_DELIVERY_LIMIT,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
     });
     const dlq = queues.find((candidate) => candidate.name === `${name}.dlq`);
-    expect(dlq?.arguments).toEqual({ 'x-queue-type': 'classic' });
+    expect(dlq?.arguments).toEqual({ 'x-queue-type': 'quorum' });
     expect(bindings).toContainEqual(
       expect.objectContaining({ source: 'sagaflow.dlx', destination: `${name}.dlq`, routing_key: name }),
     );
   });
 
-  test('every queue but the .dlq ones is quorum, and every exchange and queue is durable', () => {
+  test('every queue is quorum, and every exchange and queue is durable', () => {
     for (const queue of definitions.queues) {
-      expect(queue).toMatchObject({ durable: true, arguments: { 'x-queue-type': queue.name.endsWith('.dlq') ? 'classic' : 'quorum' } });
+      expect(queue).toMatchObject({ durable: true, arguments: { 'x-queue-type': 'quorum' } });
     }
     for (const exchange of definitions.exchanges) expect(exchange.durable).toBe(true);
   });

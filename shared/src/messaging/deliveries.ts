@@ -28,8 +28,10 @@ export class DeliveryCounter {
 
   /** How many times this delivery's message has now been started from this queue (this one included). */
   async started(queue: string, message: ConsumeMessage): Promise<number> {
-    const brokerCount = message.properties.headers?.['x-delivery-count'];
-    // Quorum queues count returns (0 on the first delivery): no row needed.
+    // Quorum queues count returns (0 on the first delivery): no row needed. RabbitMQ 4 counts every return in
+    // x-acquired-count, and in x-delivery-count only those a consumer called failed (not a crash).
+    const headers = message.properties.headers;
+    const brokerCount = headers?.['x-acquired-count'] ?? headers?.['x-delivery-count'];
     if (typeof brokerCount === 'number' && Number.isInteger(brokerCount) && brokerCount >= 0) return brokerCount + 1;
     const [row] = await this.db.query<{ deliveries: number }>(this.count, [queue, String(message.properties.messageId ?? `tag-${message.fields.deliveryTag}`)]);
     // The first delivery was never counted (only redeliveries are): the row's first count is the second start.

@@ -1,6 +1,6 @@
 // The broker topology is the safety net of the whole saga: a command that is rejected, unroutable or
 // failing must end up somewhere visible (a .dlq or sagaflow.unroutable), never silently dropped.
-import { buildTopology, EXCHANGES, OWNERS, ownerOfQueue, QUEUES, type QueueType } from './topology.js';
+import { BROKER_DELIVERY_LIMIT, buildTopology, EXCHANGES, OWNERS, ownerOfQueue, QUEUES, type QueueType } from './topology.js';
 
 describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType) => {
   const topology = buildTopology(queueType);
@@ -73,9 +73,20 @@ describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType)
     expect(topology.exchanges.find((exchange) => exchange.name === EXCHANGES.deadLetters)).toMatchObject({ type: 'direct' });
   });
 
-  test(`every queue but the .dlq ones is declared with x-queue-type ${queueType}`, () => {
+  test(`every queue is declared with x-queue-type ${queueType}; the .dlq ones have no delivery limit`, () => {
     expect(topology.queues.length).toBeGreaterThan(0);
-    for (const queue of topology.queues) expect(queue.arguments['x-queue-type']).toBe(queue.role === 'dead-letter' ? 'classic' : queueType);
+    for (const queue of topology.queues) expect(queue.arguments['x-queue-type']).toBe(queueType);
+    for (const queue of topology.queues.filter((candidate) => candidate.role === 'dead-letter')) expect(queue.arguments).not.toHaveProperty('x-delivery-limit');
+  });
+
+  test(queueType === 'quorum'
+    ? 'work and retry queues have a broker delivery limit and dead-letter at least once (reject-publish overflow)'
+    : 'classic queues carry no quorum-only arguments', () => {
+    for (const queue of topology.queues.filter((candidate) => candidate.role === 'work' || candidate.role === 'retry')) {
+      const replicated = { 'x-delivery-limit': BROKER_DELIVERY_LIMIT, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+      if (queueType === 'quorum') expect(queue.arguments).toMatchObject(replicated);
+      else for (const key of Object.keys(replicated)) expect(queue.arguments).not.toHaveProperty(key);
+    }
   });
 
   test('no work, dead-letter or unroutable queue expires or caps messages (that would silently drop saga commands)', () => {
@@ -117,8 +128,6 @@ describe.each<QueueType>(['quorum', 'classic'])('buildTopology(%s)', (queueType)
 test('buildTopology defaults to classic queues (QUEUE_TYPE=quorum for a cluster)', () => {
   const queues = buildTopology().queues;
   expect(queues.every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
-  // Dead letters are peeked at by the console: classic queues have no delivery limit that could drop them.
-  expect(queues.filter((queue) => queue.role === 'dead-letter').every((queue) => queue.arguments['x-queue-type'] === 'classic')).toBe(true);
 });
 
 test('each exchange and queue has one owner; a requeue exchange reaches only its owner\'s queues', () => {

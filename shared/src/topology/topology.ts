@@ -54,6 +54,24 @@ export const ANSWERS_QUEUE = /orchestrator\.answers\.[0-9a-f-]{36}/;
 
 export type QueueType = 'quorum' | 'classic';
 
+/**
+ * Quorum queues dead-letter a message returned more often than this: a backstop behind MAX_DELIVERIES (at
+ * most this much), which dead-letters with its reason first, for a message that kills its consumer before it
+ * is counted. RabbitMQ 4 sets 20 when none is given; set here, 3.x and 4.x agree.
+ */
+export const BROKER_DELIVERY_LIMIT = 20;
+
+/**
+ * What a replicated queue needs to lose nothing: its dead letters and expired retries move at least once (the
+ * message stays until the target confirms it, through a leader change too), which RabbitMQ allows only with
+ * `reject-publish` overflow. Classic queues on one node need none of it.
+ */
+function replicated(queueType: QueueType): Record<string, unknown> {
+  return queueType === 'quorum'
+    ? { 'x-delivery-limit': BROKER_DELIVERY_LIMIT, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
+    : {};
+}
+
 export interface ExchangeSpec {
   name: string;
   type: 'topic' | 'direct' | 'fanout';
@@ -106,15 +124,17 @@ export function buildTopology(queueType: QueueType = 'classic'): Topology {
         'x-queue-type': queueType,
         'x-dead-letter-exchange': EXCHANGES.deadLetters,
         'x-dead-letter-routing-key': name,
+        ...replicated(queueType),
       },
       owner,
     });
     bindings.push({ exchange, queue: name, routingKey });
     bindings.push({ exchange: requeue, queue: name, routingKey: name });
     const dlq = QUEUES.deadLettersOf(name);
-    // Classic, whatever QUEUE_TYPE says: the console peeks at dead letters (get, then requeue), and a quorum
-    // queue's delivery limit (20 by default on RabbitMQ 4) would drop a dead letter looked at too often.
-    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': 'classic' }, owner: orchestrator });
+    // Replicated like the rest on a cluster: a classic queue lives on one node, and while that node is down
+    // nobody can even declare it. No delivery limit: the console looks at dead letters by taking them and
+    // closing its channel, a return that counts as no failed delivery on RabbitMQ 4 (3.x has no default limit).
+    queues.push({ name: dlq, role: 'dead-letter', arguments: { 'x-queue-type': queueType }, owner: orchestrator });
     bindings.push({ exchange: EXCHANGES.deadLetters, queue: dlq, routingKey: name });
     if (!retries) return;
     for (const delayMs of RETRY_DELAYS_MS) {
@@ -128,6 +148,7 @@ export function buildTopology(queueType: QueueType = 'classic'): Topology {
           // Expired = delay over: back into the work queue through the owner's requeue exchange.
           'x-dead-letter-exchange': requeue,
           'x-dead-letter-routing-key': name,
+          ...replicated(queueType),
         },
         owner,
       });
