@@ -7,13 +7,22 @@
 //            add broker-restart to restart the RabbitMQ node too — it stops every vhost on the machine)
 //            --interval ms between disruptions (4000)  --settle-timeout s (180)
 //            --plan-share: the share of orders that carry a fault plan (0.2); a sixth of those crash a service
+//            --cluster N: run on a local cluster of N RabbitMQ nodes with quorum queues (docs/scaling.md), where
+//            the fault node-loss SIGKILLs one node (every other time the one leading payment.commands) and starts
+//            it again --node-down ms later (6000); one node is down at a time
+//
+//   npm run chaos -- --cluster 3 --faults node-loss,kill,plans --orders 600
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildTopology, ownerOfQueue, QUEUES } from '../shared/dist/index.js';
 import {
-  BrokerAdmin,
   checkInvariants,
   eventually,
+  LocalRabbitCluster,
   PROCESSES,
   seededRandom,
   snapshotStock,
@@ -30,6 +39,8 @@ const { values: options } = parseArgs({
     interval: { type: 'string', default: '4000' },
     'settle-timeout': { type: 'string', default: '180' },
     'plan-share': { type: 'string', default: '0.2' },
+    cluster: { type: 'string', default: '0' },
+    'node-down': { type: 'string', default: '6000' },
   },
 });
 const ORDERS = Number(options.orders);
@@ -38,6 +49,10 @@ const SEED = Number(options.seed);
 const FAULTS = new Set(options.faults.split(','));
 const INTERVAL_MS = Number(options.interval);
 const PLAN_SHARE = Number(options['plan-share']);
+const CLUSTER_NODES = Number(options.cluster);
+const NODE_DOWN_MS = Number(options['node-down']);
+if (FAULTS.has('node-loss') && CLUSTER_NODES < 3) throw new Error('node-loss needs --cluster 3 (or more): a quorum must survive the loss');
+if (FAULTS.has('broker-restart') && CLUSTER_NODES) throw new Error('broker-restart restarts the machine\'s own node; on a cluster, use node-loss');
 const SKUS = ['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE'];
 const STEPS = ['order.create', 'inventory.reserve', 'payment.charge', 'order.confirm', 'notification.send'];
 const PLAN_KINDS = [
@@ -69,7 +84,7 @@ const orders = Array.from({ length: ORDERS }, (_, index) => {
   };
 });
 const loadMs = Math.ceil((ORDERS / RATE) * 1000);
-const disruptionKinds = ['kill', 'broker', 'postgres', 'broker-restart'].filter((kind) => FAULTS.has(kind));
+const disruptionKinds = ['kill', 'broker', 'postgres', 'broker-restart', 'node-loss'].filter((kind) => FAULTS.has(kind));
 // Every kind once first (in a seeded order), then at random.
 const firstRound = [...disruptionKinds].sort(() => random() - 0.5);
 const schedule = [];
@@ -81,13 +96,67 @@ for (let at = INTERVAL_MS; at < loadMs && disruptionKinds.length; at += Math.rou
 const log = (...parts) => console.log(`[chaos ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...parts);
 const started = Date.now();
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
-const { environment, system, client, logDir, dispose } = await startIsolatedSystem({
+const cluster = CLUSTER_NODES ? new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: CLUSTER_NODES }) : null;
+if (cluster) {
+  log(`starting a ${CLUSTER_NODES}-node RabbitMQ cluster (${cluster.nodes.map((node) => `${node.name} :${node.amqpPort}`).join(', ')})`);
+  await cluster.start();
+}
+const isolated = await startIsolatedSystem({
   prefix: 'sagaflow_chaos',
   rootDir,
   logDir: `${rootDir}test-logs/{vhost}`,
-  env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '5000', STEP_RESENDS: '2', COMPENSATION_ATTEMPTS: '10' },
+  env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '5000', STEP_RESENDS: '2', COMPENSATION_ATTEMPTS: '10', ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
   restartCrashed: true,
+  broker: cluster?.endpoints,
+}).catch(async (error) => {
+  await cluster?.stop();
+  throw error;
 });
+const { environment, system, client, logDir } = isolated;
+const dispose = async () => {
+  await isolated.dispose();
+  await cluster?.stop();
+};
+const failovers = [];
+let restarting = Promise.resolve();
+let nodeLosses = 0;
+const WORK_QUEUES = buildTopology('quorum').queues.filter((queue) => queue.role === 'work').map((queue) => queue.name);
+
+/**
+ * SIGKILLs a node (every other time the leader of payment.commands), times the failover as the management API
+ * of a surviving node shows it, and starts the node again NODE_DOWN_MS later, in the background.
+ */
+async function loseNode() {
+  await restarting; // one node down at a time: a quorum of three survives one loss, not two
+  const queueInfo = () => environment.admin.queues(environment.vhost);
+  const leaderOf = async (queue) => (await queueInfo()).find((info) => info.name === queue)?.leader;
+  const paymentLeader = await leaderOf(QUEUES.commandsOf('payment'));
+  const victim = nodeLosses++ % 2 === 0 && paymentLeader ? cluster.nodeNamed(paymentLeader) : pick(cluster.nodes);
+  const led = (await queueInfo()).filter((info) => info.leader === victim.name && WORK_QUEUES.includes(info.name)).map((info) => info.name);
+  const killedAt = Date.now();
+  await cluster.killNode(victim.index);
+  log(`node-loss: killed ${victim.name}${led.length ? `, leader of ${led.join(', ')}` : ''}`);
+  const seconds = (at) => (at === undefined ? 'not within 60 s' : `${((at - killedAt) / 1000).toFixed(1)} s`);
+  const failover = { node: victim.name, led, leadersAt: undefined, consumersAt: undefined, backAt: undefined };
+  failovers.push(failover);
+  const alive = cluster.nodes.filter((node) => node !== victim).map((node) => node.name);
+  for (const deadline = killedAt + 60_000; Date.now() < deadline && failover.consumersAt === undefined; ) {
+    const queues = await queueInfo().catch(() => []);
+    const work = queues.filter((info) => WORK_QUEUES.includes(info.name));
+    if (failover.leadersAt === undefined && work.length === WORK_QUEUES.length && work.every((info) => alive.includes(info.leader))) failover.leadersAt = Date.now();
+    // A queue whose process the chaos has just killed waits for that restart, not for the failover.
+    const served = (info) => info.consumers > 0 || !system.isRunning(ownerOfQueue(info.name));
+    if (failover.leadersAt !== undefined && work.every(served)) failover.consumersAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  restarting = (async () => {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, killedAt + NODE_DOWN_MS - Date.now())));
+    await cluster.startNode(victim.index);
+    failover.backAt = Date.now();
+    failover.text = `${victim.name}${led.length ? ` (leader of ${led.length} work queues${led.includes(QUEUES.commandsOf('payment')) ? ', payment.commands among them' : ''})` : ''}: leaders ${seconds(failover.leadersAt)}, consumers ${seconds(failover.consumersAt)}, back ${seconds(failover.backAt)}`;
+    log(`node-loss: ${failover.text}`);
+  })();
+}
 let exitCode = 1;
 try {
   log(`seed ${SEED}: ${ORDERS} orders at ${RATE}/s, ${orders.filter((order) => order.body.faults).length} with fault plans; logs in ${logDir}`);
@@ -106,7 +175,8 @@ try {
         if (step.kind === 'kill') {
           await system.kill(step.target);
           if (!system.isRunning(step.target)) await system.startProcess(step.target);
-        } else if (step.kind === 'broker') await new BrokerAdmin().closeConnections(environment.vhost);
+        } else if (step.kind === 'broker') await environment.admin.closeConnections(environment.vhost);
+        else if (step.kind === 'node-loss') await loseNode();
         else if (step.kind === 'postgres') await terminateBackends(environment.databaseUrl);
         else if (step.kind === 'broker-restart') {
           execFileSync('rabbitmqctl', ['stop_app'], { stdio: 'ignore' });
@@ -135,6 +205,7 @@ try {
     }),
   );
   await disruptions;
+  await restarting;
   const faultsStoppedAt = Date.now();
   log(`load and disruptions done; waiting for every order to settle`);
 
@@ -153,6 +224,14 @@ try {
     pass: settled.length === final.length,
     detail: settled.length === final.length ? 'ok' : `${final.length - settled.length} still pending, e.g. ${final.find((order) => order.status === 'PENDING')?.orderId}`,
   });
+  if (FAULTS.has('node-loss')) {
+    const slow = failovers.filter((failover) => failover.consumersAt === undefined || failover.backAt === undefined);
+    results.push({
+      name: 'every node loss failed over (new leaders, consumers back within 60 s) and the node rejoined',
+      pass: failovers.length > 0 && slow.length === 0,
+      detail: failovers.length ? slow.map((failover) => failover.text ?? failover.node).join('; ') : 'no node was lost',
+    });
+  }
   const deadLetters = await client.deadLetters();
   const unaccounted = deadLetters.filter((letter) => !letter.orderId);
   results.push({
@@ -171,6 +250,10 @@ try {
   console.log(`disruptions: ${JSON.stringify(injected)}; process crashes from fault plans: ${JSON.stringify(Object.fromEntries(system.crashes))}`);
   console.log(`fault plans: ${JSON.stringify(plans)}`);
   console.log(`time to quiesce after the last fault: ${(quiesceMs / 1000).toFixed(1)} s`);
+  if (failovers.length) {
+    console.log(`node losses (SIGKILL; seconds after it until every queue had a leader again, every work queue its consumers again, the node ran again):`);
+    for (const failover of failovers) console.log(`  ${failover.text}`);
+  }
   for (const result of results) console.log(`${result.pass ? 'PASS' : 'FAIL'}  ${result.name}${result.pass ? '' : `: ${result.detail}`}`);
   exitCode = results.every((result) => result.pass) ? 0 : 1;
   console.log(`${results.filter((result) => result.pass).length} passed, ${results.filter((result) => !result.pass).length} failed`);
