@@ -5,6 +5,11 @@
 set -eu
 ready=/tmp/sagaflow-users-ready
 rm -f "$ready"
+# The cluster's shared secret: where the server and rabbitmqctl (HOME=/var/lib/rabbitmq in the image) read it.
+cookie=/var/lib/rabbitmq/.erlang.cookie
+printf '%s' "$ERLANG_COOKIE" > "$cookie"
+chmod 600 "$cookie"
+chown rabbitmq:rabbitmq "$cookie" 2>/dev/null || true
 (
   until rabbitmqctl -q await_startup >/dev/null 2>&1; do sleep 1; done
   for user in admin orchestrator order inventory payment notification; do

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { processRoles } from '../shared/src/launcher/database.js';
 import { definedMetricNames } from '../shared/src/observability/metrics.js';
+import { PROCESSES } from '../shared/src/launcher/processes.js';
 import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../shared/src/launcher/system.js';
 import { SHUTDOWN_GRACE_MS } from '../shared/src/runtime/bootstrap.js';
 
@@ -24,7 +25,8 @@ type Service = {
   ports?: string[];
   volumes?: string[];
   healthcheck?: { test: string[] };
-  depends_on?: Record<string, { condition: string }>;
+  depends_on?: Record<string, { condition: string; required?: boolean }>;
+  profiles?: string[];
 };
 // `merge: true` resolves the `<<: *app` merge keys the app services are written with.
 const compose: { services: Record<string, Service> } = parse(read('docker-compose.yml'), { merge: true });
@@ -54,11 +56,13 @@ const apps = {
   payment: { workspace: 'services/payment', port: 3103 },
   notification: { workspace: 'services/notification', port: 3104 },
 };
+/** The nodes the cluster profile adds to rabbitmq. */
+const CLUSTER_NODES = ['rabbitmq-2', 'rabbitmq-3'];
 const appCases = Object.entries(apps).map(([name, app]) => [name, app] as const);
 
 describe('docker-compose.yml', () => {
-  test('has rabbitmq, postgres and the five apps, each with a healthcheck', () => {
-    expect(Object.keys(services).sort()).toEqual(['rabbitmq', 'postgres', 'prometheus', 'grafana', ...Object.keys(apps)].sort());
+  test('has rabbitmq (two more nodes in the cluster profile), postgres and the five apps, each with a healthcheck', () => {
+    expect(Object.keys(services).sort()).toEqual(['rabbitmq', ...CLUSTER_NODES, 'postgres', 'prometheus', 'grafana', ...Object.keys(apps)].sort());
     for (const [name, service] of Object.entries(services)) {
       expect([name, service.healthcheck?.test?.[0]]).toEqual([name, expect.stringMatching(/^CMD(-SHELL)?$/)]);
     }
@@ -98,6 +102,37 @@ describe('docker-compose.yml', () => {
     expect(read('rabbitmq/rabbitmq.conf')).toMatch(/^load_definitions\s*=\s*\/etc\/rabbitmq\/definitions\.json$/m);
   });
 
+  describe('the cluster profile', () => {
+    test.each(CLUSTER_NODES)('%s is a node like rabbitmq, only in the profile, with a host name of its own', (name) => {
+      const node = services[name];
+      expect(node.profiles).toEqual(['cluster']);
+      expect([node.image, node.entrypoint, node.environment, node.healthcheck]).toEqual([
+        services.rabbitmq.image,
+        services.rabbitmq.entrypoint,
+        services.rabbitmq.environment,
+        services.rabbitmq.healthcheck,
+      ]);
+      expect((node as { hostname?: string }).hostname).toBe(name);
+      for (const volume of node.volumes ?? []) expect(existsSync(`${root}${volume.split(':')[0]}`)).toBe(true);
+    });
+
+    test('the other nodes join rabbit@rabbitmq by classic peer discovery, and import no definitions of their own', () => {
+      const mounted = services['rabbitmq-2'].volumes?.find((volume) => volume.includes(':/etc/rabbitmq/rabbitmq.conf'))?.split(':')[0];
+      const conf = read(mounted!.replace(/^\.\//, ''));
+      expect(conf).toMatch(/^cluster_formation\.peer_discovery_backend\s*=\s*classic_config$/m);
+      expect(conf).toMatch(/^cluster_formation\.classic_config\.nodes\.1\s*=\s*rabbit@rabbitmq$/m);
+      expect(conf).not.toMatch(/load_definitions/);
+      expect((services.rabbitmq as { hostname?: string }).hostname).toBe('rabbitmq');
+    });
+
+    test('the nodes share the Erlang cookie from .env, which start.sh writes where the broker reads it', () => {
+      expect(services.rabbitmq.environment?.ERLANG_COOKIE).toBe('${ERLANG_COOKIE:?copy .env.example to .env}');
+      expect(envExample.ERLANG_COOKIE?.length).toBeGreaterThanOrEqual(20);
+      expect(read('rabbitmq/start.sh')).toMatch(/\$ERLANG_COOKIE" > "\$cookie"/);
+      expect(read('rabbitmq/start.sh')).toContain('cookie=/var/lib/rabbitmq/.erlang.cookie');
+    });
+  });
+
   // The definitions and provision.sql carry no passwords: each container sets them from the env file at start.
   test.each([
     ['rabbitmq', 'rabbitmq/start.sh', 'sagaflow-users-ready'],
@@ -122,10 +157,12 @@ describe('docker-compose.yml', () => {
   describe.each(appCases)('%s', (name, { workspace, port }) => {
     const service = services[name];
 
-    test('runs the one image and waits for a healthy rabbitmq and postgres', () => {
+    test('runs the one image and waits for a healthy rabbitmq (each node, with the cluster profile) and postgres', () => {
       expect(service.image).toBe(services.orchestrator.image);
       expect(service.depends_on).toEqual({
         rabbitmq: { condition: 'service_healthy' },
+        'rabbitmq-2': { condition: 'service_healthy', required: false },
+        'rabbitmq-3': { condition: 'service_healthy', required: false },
         postgres: { condition: 'service_healthy' },
       });
     });
@@ -139,7 +176,8 @@ describe('docker-compose.yml', () => {
 
     test('runs with the launcher\'s Node flags (those NODE_OPTIONS refuses on its command line) and environment', () => {
       const flags = [...(service.environment?.NODE_OPTIONS ?? '').split(' '), ...(service.command ?? []).slice(1, -1)];
-      expect(flags.sort()).toEqual([...NODE_FLAGS].sort());
+      const own = PROCESSES.find((process) => process.name === name)!;
+      expect(flags.sort()).toEqual([...NODE_FLAGS, ...('nodeFlags' in own ? own.nodeFlags : [])].sort());
       expect(service.environment).toMatchObject(NODE_ENV_DEFAULTS);
     });
 
@@ -154,8 +192,11 @@ describe('docker-compose.yml', () => {
     });
 
     test(`logs in to RabbitMQ as its own user, ${name} (not an administrator), whose password rabbitmq/start.sh sets`, () => {
-      const amqp = new URL(interpolate(service.environment?.AMQP_URL ?? ''));
-      expect([amqp.hostname, amqp.port, decodeURIComponent(amqp.pathname.slice(1)), decodeURIComponent(amqp.username)]).toEqual(['rabbitmq', '5672', '/', name]);
+      // Every node, in turn: without the cluster profile only the first resolves.
+      const nodes = interpolate(service.environment?.AMQP_URL ?? '').split(',').map((url) => new URL(url));
+      expect(nodes.map((amqp) => [amqp.hostname, amqp.port, decodeURIComponent(amqp.pathname.slice(1)), decodeURIComponent(amqp.username)])).toEqual(
+        ['rabbitmq', ...CLUSTER_NODES].map((host) => [host, '5672', '/', name]),
+      );
       const user = definitions.users.find((candidate: { name: string }) => candidate.name === name);
       expect(user?.tags).toEqual([]);
       const variable = `${name.toUpperCase()}_AMQP_PASSWORD`;
