@@ -92,8 +92,9 @@ export class SagaflowSystem {
   async startProcess(name: ProcessName, instance = 1): Promise<void> {
     const key = keyOf(name, instance);
     if (this.children.has(key)) throw new Error(`${label(name, instance)} is already running`);
-    const entry = PROCESSES.find((process) => process.name === name)!.entry;
-    const child = spawn(process.execPath, [...NODE_FLAGS, ...(this.options.nodeFlags ?? []), join(this.options.rootDir, entry)], {
+    const { entry, ...definition } = PROCESSES.find((process) => process.name === name)!;
+    const ownFlags = 'nodeFlags' in definition ? definition.nodeFlags : [];
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...ownFlags, ...(this.options.nodeFlags ?? []), join(this.options.rootDir, entry)], {
       cwd: this.options.rootDir,
       env: { ...processEnv(name, { ...NODE_ENV_DEFAULTS, ...process.env, ...this.options.env }), PORT: String(this.port(name, instance)) },
       stdio: ['ignore', 'pipe', 'pipe'],
