@@ -12,6 +12,7 @@
 //            it again --node-down ms later (6000); one node is down at a time
 //
 //   npm run chaos -- --cluster 3 --faults node-loss,kill,plans --orders 600
+import amqplib from 'amqplib';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,8 +124,40 @@ let nodeLosses = 0;
 const WORK_QUEUES = buildTopology('quorum').queues.filter((queue) => queue.role === 'work').map((queue) => queue.name);
 
 /**
- * SIGKILLs a node (every other time the leader of payment.commands), times the failover as the management API
- * of a surviving node shows it, and starts the node again NODE_DOWN_MS later, in the background.
+ * Each work queue's consumers, as its leader counts them (a passive declare), asked of the first live node
+ * that answers; the management API's counts lag by seconds.
+ */
+async function consumerCounts(nodes) {
+  for (const node of nodes) {
+    let connection;
+    try {
+      connection = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${node.amqpPort}/${encodeURIComponent(environment.vhost)}`);
+      connection.on('error', () => undefined);
+      const counts = {};
+      let channel;
+      for (const queue of WORK_QUEUES) {
+        try {
+          if (!channel) (channel = await connection.createChannel()).on('error', () => undefined);
+          counts[queue] = (await channel.checkQueue(queue)).consumerCount;
+        } catch {
+          counts[queue] = 0; // no leader yet: the check closed the channel
+          channel = undefined;
+        }
+      }
+      return counts;
+    } catch {
+      // this node is not answering: the next
+    } finally {
+      await connection?.close().catch(() => undefined);
+    }
+  }
+  return {};
+}
+
+/**
+ * SIGKILLs a node (every other time the leader of payment.commands), times the failover (new leaders as the
+ * management API shows them, consumers as the leaders count them), and starts the node again NODE_DOWN_MS
+ * later, in the background.
  */
 async function loseNode() {
   await restarting; // one node down at a time: a quorum of three survives one loss, not two
@@ -137,23 +170,35 @@ async function loseNode() {
   await cluster.killNode(victim.index);
   log(`node-loss: killed ${victim.name}${led.length ? `, leader of ${led.join(', ')}` : ''}`);
   const seconds = (at) => (at === undefined ? 'not within 60 s' : `${((at - killedAt) / 1000).toFixed(1)} s`);
-  const failover = { node: victim.name, led, leadersAt: undefined, consumersAt: undefined, backAt: undefined };
+  const failover = { node: victim.name, led, leadersAt: undefined, consumersAt: undefined, backAt: undefined, waitingFor: [] };
   failovers.push(failover);
-  const alive = cluster.nodes.filter((node) => node !== victim).map((node) => node.name);
+  const aliveNodes = cluster.nodes.filter((node) => node !== victim);
+  const alive = aliveNodes.map((node) => node.name);
   for (const deadline = killedAt + 60_000; Date.now() < deadline && failover.consumersAt === undefined; ) {
-    const queues = await queueInfo().catch(() => []);
-    const work = queues.filter((info) => WORK_QUEUES.includes(info.name));
-    if (failover.leadersAt === undefined && work.length === WORK_QUEUES.length && work.every((info) => alive.includes(info.leader))) failover.leadersAt = Date.now();
-    // A queue whose process the chaos has just killed waits for that restart, not for the failover.
-    const served = (info) => info.consumers > 0 || !system.isRunning(ownerOfQueue(info.name));
-    if (failover.leadersAt !== undefined && work.every(served)) failover.consumersAt = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (failover.leadersAt === undefined) {
+      const work = (await queueInfo().catch(() => [])).filter((info) => WORK_QUEUES.includes(info.name));
+      if (work.length === WORK_QUEUES.length && work.every((info) => alive.includes(info.leader))) failover.leadersAt = Date.now();
+      else failover.waitingFor = WORK_QUEUES.filter((queue) => !alive.includes(work.find((info) => info.name === queue)?.leader));
+    } else {
+      // Every process connected again (ready: it reaches RabbitMQ) and every queue consumed. A process the chaos
+      // has just killed waits for that restart, not for the failover.
+      const running = PROCESSES.map((process) => process.name).filter((name) => system.isRunning(name));
+      const ready = await Promise.all(running.map((name) => fetch(`${system.url(name)}/health/ready`).then((response) => response.ok, () => false)));
+      const counts = await consumerCounts(aliveNodes);
+      failover.waitingFor = [
+        ...running.filter((_, index) => !ready[index]).map((name) => `${name} to reconnect`),
+        ...WORK_QUEUES.filter((queue) => !(counts[queue] > 0) && system.isRunning(ownerOfQueue(queue))),
+      ];
+      if (!failover.waitingFor.length) failover.consumersAt = Date.now();
+    }
+    if (failover.consumersAt === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   restarting = (async () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, killedAt + NODE_DOWN_MS - Date.now())));
     await cluster.startNode(victim.index);
     failover.backAt = Date.now();
-    failover.text = `${victim.name}${led.length ? ` (leader of ${led.length} work queues${led.includes(QUEUES.commandsOf('payment')) ? ', payment.commands among them' : ''})` : ''}: leaders ${seconds(failover.leadersAt)}, consumers ${seconds(failover.consumersAt)}, back ${seconds(failover.backAt)}`;
+    const late = failover.consumersAt === undefined && failover.waitingFor.length ? ` (then still waiting for ${failover.waitingFor.join(', ')})` : '';
+    failover.text = `${victim.name}${led.length ? ` (leader of ${led.length} work queues${led.includes(QUEUES.commandsOf('payment')) ? ', payment.commands among them' : ''})` : ''}: leaders ${seconds(failover.leadersAt)}, consumers ${seconds(failover.consumersAt)}${late}, back ${seconds(failover.backAt)}`;
     log(`node-loss: ${failover.text}`);
   })();
 }
@@ -251,7 +296,7 @@ try {
   console.log(`fault plans: ${JSON.stringify(plans)}`);
   console.log(`time to quiesce after the last fault: ${(quiesceMs / 1000).toFixed(1)} s`);
   if (failovers.length) {
-    console.log(`node losses (SIGKILL; seconds after it until every queue had a leader again, every work queue its consumers again, the node ran again):`);
+    console.log(`node losses (SIGKILL; seconds after it until every work queue had a leader on a live node, every process had reconnected and every work queue its consumers again, the node ran again):`);
     for (const failover of failovers) console.log(`  ${failover.text}`);
   }
   for (const result of results) console.log(`${result.pass ? 'PASS' : 'FAIL'}  ${result.name}${result.pass ? '' : `: ${result.detail}`}`);
