@@ -1,11 +1,39 @@
 // `npm start`: the whole system in one command — checks RabbitMQ and PostgreSQL, creates the database,
 // then starts the orchestrator and the four services (each applies its migrations; inventory seeds the
 // catalog) and stays in the foreground. Ctrl-C stops everything gracefully.
+//
+//   npm start -- --cluster 3: first starts a RabbitMQ cluster of 3 nodes on this machine (AMQP 5701-5703,
+//   management 15701-15703; Debian's rabbitmq-server) and runs on it with quorum queues; Ctrl-C removes it too
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { BaseEnv, loadEnv } from '../shared/dist/config/env.js';
-import { ensureDatabase, ownVariable, provisionProcessRoles, SagaflowSystem } from '../shared/dist/launcher/index.js';
+import { ensureDatabase, LocalRabbitCluster, ownVariable, provisionProcessRoles, SagaflowSystem } from '../shared/dist/launcher/index.js';
 import { checkDependencies } from '../shared/dist/runtime/preflight.js';
+
+const { values: options } = parseArgs({ options: { cluster: { type: 'string' } } });
+const clusterNodes = options.cluster === undefined ? 0 : Number(options.cluster);
+if (options.cluster !== undefined && !(Number.isInteger(clusterNodes) && clusterNodes >= 1 && clusterNodes <= 9)) {
+  console.error(`Cannot start Sagaflow: --cluster takes a number of nodes from 1 to 9 (got ${options.cluster})`);
+  process.exit(1);
+}
+let cluster = null;
+if (clusterNodes) {
+  cluster = new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: clusterNodes });
+  console.log(`Starting a RabbitMQ cluster of ${clusterNodes} nodes (${cluster.nodes.map((node) => node.name).join(', ')})...`);
+  try {
+    await cluster.start();
+  } catch (error) {
+    console.error(`Cannot start Sagaflow: ${error.message}`);
+    process.exit(1);
+  }
+  // Every process on the cluster's nodes, failing over between them, on replicated queues.
+  process.env.AMQP_URL = cluster.endpoints.amqpUrls.join(',');
+  process.env.QUEUE_TYPE = 'quorum';
+}
 
 // A bad setting stops here with the processes' own message (every problem by variable name), not a ZodError.
 const env = loadEnv(BaseEnv);
@@ -14,6 +42,7 @@ try {
   await checkDependencies(env, 3_000);
 } catch (error) {
   console.error(`Cannot start Sagaflow: ${error.message}`);
+  await cluster?.stop();
   process.exit(1);
 }
 
@@ -50,6 +79,7 @@ const stop = async () => {
   stopping = true;
   console.log('Stopping Sagaflow...');
   await system.stop();
+  await cluster?.stop();
   process.exit(0);
 };
 process.on('SIGINT', stop);
@@ -60,6 +90,7 @@ try {
 } catch (error) {
   console.error(`Cannot start Sagaflow: ${error.message}`);
   await system.stop();
+  await cluster?.stop();
   process.exit(1);
 }
 const keys = generatedKeys
@@ -73,6 +104,6 @@ const keys = generatedKeys
 console.log(`
 Sagaflow is up.
   Orders API        ${system.url('orchestrator')}   (POST /orders, GET /orders/:id, GET /inventory, GET /health)
-  RabbitMQ UI       http://localhost:15672   (queues: *.commands, orchestrator.replies, *.dlq)
+  RabbitMQ UI       ${cluster ? cluster.nodes.map((node) => `http://localhost:${node.managementPort}`).join(', ') : 'http://localhost:15672'}   (queues: *.commands, orchestrator.replies, *.dlq)
 ${keys}Press Ctrl-C to stop.
 `);

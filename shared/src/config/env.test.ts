@@ -30,3 +30,17 @@ test('the combination is reported alongside the schema\'s own problems', () => {
     problems: [expect.stringMatching(/^PREFETCH: /), forbidden],
   });
 });
+
+test('AMQP_URL is one broker or a comma-separated list of a cluster\'s nodes, each a URL', () => {
+  const one = parseEnv(ProcessEnv, { AMQP_URL: 'amqp://u:p@rabbit:5672/%2F' });
+  expect(one.ok && one.data.AMQP_URL).toEqual(['amqp://u:p@rabbit:5672/%2F']);
+  const three = parseEnv(ProcessEnv, { AMQP_URL: 'amqp://u:p@rabbit-1:5672/%2F, amqp://u:p@rabbit-2:5672/%2F,amqp://u:p@rabbit-3:5672/%2F' });
+  expect(three.ok && three.data.AMQP_URL).toEqual(['amqp://u:p@rabbit-1:5672/%2F', 'amqp://u:p@rabbit-2:5672/%2F', 'amqp://u:p@rabbit-3:5672/%2F']);
+  const bad = parseEnv(ProcessEnv, { AMQP_URL: 'amqp://u:p@rabbit-1:5672/%2F,not a url' });
+  expect(bad).toEqual({ ok: false, problems: [expect.stringMatching(/^AMQP_URL\.1: /)] });
+});
+
+test('MAX_DELIVERIES stays at or below the quorum queues\' broker limit, which backs it up', () => {
+  expect(parseEnv(ProcessEnv, { MAX_DELIVERIES: '20' }).ok).toBe(true);
+  expect(parseEnv(ProcessEnv, { MAX_DELIVERIES: '21' })).toEqual({ ok: false, problems: [expect.stringMatching(/^MAX_DELIVERIES: /)] });
+});
