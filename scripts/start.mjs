@@ -105,5 +105,6 @@ console.log(`
 Sagaflow is up.
   Orders API        ${system.url('orchestrator')}   (POST /orders, GET /orders/:id, GET /inventory, GET /health)
   RabbitMQ UI       ${cluster ? cluster.nodes.map((node) => `http://localhost:${node.managementPort}`).join(', ') : 'http://localhost:15672'}   (queues: *.commands, orchestrator.replies, *.dlq)
-${keys}Press Ctrl-C to stop.
+${cluster ? `  RabbitMQ nodes    ${cluster.nodes.map((node) => `${node.name} (pid ${cluster.pid(node.index)})`).join(', ')}: \`kill -9\` one to see the failover
+` : ''}${keys}Press Ctrl-C to stop.
 `);

@@ -128,7 +128,7 @@ export class LocalRabbitCluster {
   /** SIGKILLs a node: no goodbye to its peers or its clients, as when a machine is lost. */
   async killNode(index: number): Promise<void> {
     const child = this.children.get(index);
-    const pid = this.pidOf(index) ?? child?.pid;
+    const pid = this.pid(index) ?? child?.pid;
     if (pid === undefined) return;
     try {
       process.kill(pid, 'SIGKILL');
@@ -171,7 +171,8 @@ export class LocalRabbitCluster {
     return run(join(this.binDir, 'rabbitmqctl'), ['-n', node.name, ...args], { env: this.nodeEnv(node), timeout: 150_000 });
   }
 
-  private pidOf(index: number): number | undefined {
+  /** The operating-system process of a running node (its Erlang VM), e.g. to kill it by hand. */
+  pid(index: number): number | undefined {
     const file = join(this.node(index).dir, 'pid');
     const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
