@@ -5,6 +5,8 @@
 //   npm run bench -- --levels 1,16,64,256 --secs 15 --warmup 3 --decline 0.1 --instances 1
 //   options: --levels list (1,16,64,256)  --secs per level (15)  --warmup s (3)  --decline share (0.1)
 //            --instances N: N of each process, side by side (1)  --no-bare: skip the reference
+//            --cluster N: ours on a local cluster of N RabbitMQ nodes with quorum queues (docs/scaling.md; bare
+//            stays on the machine's node, so compare ours with ours: --no-bare)
 //            --bare-modes multi,single: which layouts of the reference to run (both; multi is the headline)
 //            --target URL --database URL [--token KEY]: drive a system already running instead of starting one
 //            (KEY: a client API key or JWT of that system)
@@ -32,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { FINAL_SAGA_STATUSES, SAGA_ENDED_CHANNEL } from '../shared/dist/contracts/index.js';
-import { seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
+import { LocalRabbitCluster, seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -41,6 +43,7 @@ const { values: options } = parseArgs({
     warmup: { type: 'string', default: '3' },
     decline: { type: 'string', default: '0.1' },
     instances: { type: 'string', default: '1' },
+    cluster: { type: 'string', default: '0' },
     'no-bare': { type: 'boolean', default: false },
     'bare-modes': { type: 'string', default: 'multi,single' },
     'bare-dir': { type: 'string' },
@@ -61,6 +64,7 @@ const SECS = Number(options.secs);
 const WARMUP = Number(options.warmup);
 const DECLINE = Number(options.decline);
 const INSTANCES = Number(options.instances);
+const CLUSTER_NODES = Number(options.cluster);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BARE_DIR = options['bare-dir'] ?? process.env.BARE_BENCH_DIR ?? join(ROOT, '..', 'shared', 'bench');
 const BARE_MODES = options['no-bare'] ? [] : options['bare-modes'].split(',').map((mode) => mode.trim()).filter(Boolean);
@@ -129,6 +133,9 @@ const variantEnv = (variant) => ({
   ...(variant.tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_TRACES_EXPORTER: 'otlp' } : { OTEL_TRACES_EXPORTER: 'none' }),
 });
 
+/** The local RabbitMQ cluster ours runs on with --cluster, started once for every level. */
+let cluster = null;
+
 async function startSystem(variant) {
   if (options.target) {
     if (!options.database) throw new Error('--target needs --database (the orchestrator database, for LISTEN and timestamps)');
@@ -136,13 +143,19 @@ async function startSystem(variant) {
   }
   const seedFile = join(mkdtempSync(join(tmpdir(), 'sagaflow-bench-')), 'catalog.json');
   writeFileSync(seedFile, JSON.stringify(SKUS.map((sku) => ({ sku, name: sku, price: 500, currency: 'EUR', available: 1_000_000_000 }))));
+  if (CLUSTER_NODES && !cluster) {
+    cluster = new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: CLUSTER_NODES, basePort: 5600, prefix: 'sagaflow-bench' });
+    await cluster.start();
+    log(`RabbitMQ cluster up: ${cluster.nodes.map((node) => node.name).join(', ')}`);
+  }
   const started = await startIsolatedSystem({
     prefix: 'sagaflow_bench',
     rootDir: ROOT,
     logDir: join(resolvePath(ROOT, options.out), 'logs', '{vhost}'),
     instances: INSTANCES,
     nodeFlags: options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof']}`] : [],
-    env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'], ...variantEnv(variant) },
+    env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'], ...variantEnv(variant), ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
+    broker: cluster?.endpoints,
   });
   log(`system up on vhost ${started.environment.vhost} (logs in ${started.logDir})`);
   return {
@@ -731,8 +744,9 @@ async function runOurs(level, variant) {
     await system.dispose();
   }
 }
+await cluster?.stop();
 const report = {
-  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, bareModes: BARE_MODES, bareWindowSecs: BARE_WINDOW_S, cpu: calibration, variants: VARIANTS.map((variant) => variant.name), rounds: ROUNDS },
+  meta: { date: new Date().toISOString(), node: process.version, instances: INSTANCES, clusterNodes: CLUSTER_NODES, decline: DECLINE, secs: SECS, warmup: WARMUP, levels: LEVELS, bareModes: BARE_MODES, bareWindowSecs: BARE_WINDOW_S, cpu: calibration, variants: VARIANTS.map((variant) => variant.name), rounds: ROUNDS },
   ours,
   variantRuns,
   bare: bareRuns.single ?? [],
