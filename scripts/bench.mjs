@@ -144,7 +144,7 @@ async function startSystem(variant) {
   const seedFile = join(mkdtempSync(join(tmpdir(), 'sagaflow-bench-')), 'catalog.json');
   writeFileSync(seedFile, JSON.stringify(SKUS.map((sku) => ({ sku, name: sku, price: 500, currency: 'EUR', available: 1_000_000_000 }))));
   if (CLUSTER_NODES && !cluster) {
-    cluster = new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: CLUSTER_NODES, basePort: 5600, prefix: 'sagaflow-bench' });
+    cluster = new LocalRabbitCluster({ nodes: CLUSTER_NODES, basePort: 5600, prefix: 'sagaflow-bench' });
     await cluster.start();
     log(`RabbitMQ cluster up: ${cluster.nodes.map((node) => node.name).join(', ')}`);
   }

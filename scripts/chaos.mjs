@@ -14,9 +14,6 @@
 //   npm run chaos -- --cluster 3 --faults node-loss,kill,plans --orders 600
 import amqplib from 'amqplib';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildTopology, ownerOfQueue, QUEUES } from '../shared/dist/index.js';
@@ -97,7 +94,7 @@ for (let at = INTERVAL_MS; at < loadMs && disruptionKinds.length; at += Math.rou
 const log = (...parts) => console.log(`[chaos ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...parts);
 const started = Date.now();
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
-const cluster = CLUSTER_NODES ? new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: CLUSTER_NODES }) : null;
+const cluster = CLUSTER_NODES ? new LocalRabbitCluster({ nodes: CLUSTER_NODES }) : null;
 if (cluster) {
   log(`starting a ${CLUSTER_NODES}-node RabbitMQ cluster (${cluster.nodes.map((node) => `${node.name} :${node.amqpPort}`).join(', ')})`);
   await cluster.start();

@@ -5,9 +5,6 @@
 //   npm start -- --cluster 3: first starts a RabbitMQ cluster of 3 nodes on this machine (AMQP 5701-5703,
 //   management 15701-15703; Debian's rabbitmq-server) and runs on it with quorum queues; Ctrl-C removes it too
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BaseEnv, loadEnv } from '../shared/dist/config/env.js';
@@ -22,7 +19,7 @@ if (options.cluster !== undefined && !(Number.isInteger(clusterNodes) && cluster
 }
 let cluster = null;
 if (clusterNodes) {
-  cluster = new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-')), nodes: clusterNodes });
+  cluster = new LocalRabbitCluster({ nodes: clusterNodes });
   console.log(`Starting a RabbitMQ cluster of ${clusterNodes} nodes (${cluster.nodes.map((node) => node.name).join(', ')})...`);
   try {
     await cluster.start();

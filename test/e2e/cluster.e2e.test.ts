@@ -1,9 +1,6 @@
 // A three-node RabbitMQ cluster on this machine, with quorum queues replicated on every node: the node that
 // leads payment.commands is SIGKILLed while 200 orders are in flight. The processes fail over to another node,
 // the queues elect new leaders, and every order must still settle with nothing lost, charged twice or oversold.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BROKER_DELIVERY_LIMIT, QUEUES } from '../../shared/src/topology/topology.js';
 import {
@@ -23,7 +20,7 @@ let isolated: IsolatedSystem;
 
 beforeAll(async () => {
   // Ports of its own (5801-5803, ...), so a chaos run's cluster (5701-) may run beside it.
-  cluster = new LocalRabbitCluster({ baseDir: mkdtempSync(join(tmpdir(), 'sagaflow-cluster-test-')), basePort: 5800, prefix: 'sagaflow-test' });
+  cluster = new LocalRabbitCluster({ basePort: 5800, prefix: 'sagaflow-test' });
   await cluster.start();
   isolated = await startIsolatedSystem({
     prefix: 'sagaflow_cluster',

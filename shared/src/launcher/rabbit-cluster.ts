@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -14,8 +15,8 @@ export interface BrokerEndpoints {
 }
 
 export interface RabbitClusterOptions {
-  /** Data, logs and the shared Erlang cookie go here, a folder per node; `stop()` removes it. */
-  baseDir: string;
+  /** Data, logs and the shared Erlang cookie go here, a folder per node; `stop()` removes it (a new temporary folder). */
+  baseDir?: string;
   /** How many nodes (3). */
   nodes?: number;
   /** Node i (from 1) listens on AMQP `basePort + i`, management `basePort + 10000 + i`, distribution `basePort + 20000 + i` (5700). */
@@ -45,11 +46,13 @@ export class LocalRabbitCluster {
   readonly nodes: ClusterNode[];
   private readonly binDir: string;
   private readonly children = new Map<number, ChildProcess>();
+  private readonly baseDir: string;
 
-  constructor(private readonly options: RabbitClusterOptions) {
+  constructor(options: RabbitClusterOptions = {}) {
     const count = options.nodes ?? 3;
     const base = options.basePort ?? 5700;
     const prefix = options.prefix ?? 'sagaflow';
+    this.baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), `${prefix}-cluster-`));
     this.binDir = options.binDir ?? '/usr/lib/rabbitmq/bin';
     this.nodes = Array.from({ length: count }, (_, at) => {
       const index = at + 1;
@@ -59,7 +62,7 @@ export class LocalRabbitCluster {
         amqpPort: base + index,
         managementPort: base + 10_000 + index,
         distPort: base + 20_000 + index,
-        dir: join(options.baseDir, `node-${index}`),
+        dir: join(this.baseDir, `node-${index}`),
       };
     });
   }
@@ -73,8 +76,8 @@ export class LocalRabbitCluster {
 
   /** Starts every node, joins the others to the first, and resolves once all run as one cluster. */
   async start(): Promise<void> {
-    mkdirSync(this.options.baseDir, { recursive: true });
-    const cookie = join(this.options.baseDir, '.erlang.cookie');
+    mkdirSync(this.baseDir, { recursive: true });
+    const cookie = join(this.baseDir, '.erlang.cookie');
     if (!existsSync(cookie)) writeFileSync(cookie, `SAGAFLOW${Date.now()}`, { mode: 0o400 });
     try {
       await Promise.all(this.nodes.map((node) => this.startNode(node.index)));
@@ -163,7 +166,7 @@ export class LocalRabbitCluster {
   /** Kills every node and removes their data. */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((node) => this.killNode(node.index)));
-    rmSync(this.options.baseDir, { recursive: true, force: true });
+    rmSync(this.baseDir, { recursive: true, force: true });
   }
 
   /** rabbitmqctl against one node, with the cluster's cookie. */
@@ -182,7 +185,7 @@ export class LocalRabbitCluster {
     return {
       PATH: process.env.PATH,
       // The shared cookie is $HOME/.erlang.cookie, for the nodes and for rabbitmqctl alike.
-      HOME: this.options.baseDir,
+      HOME: this.baseDir,
       RABBITMQ_NODENAME: node.name,
       RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
       RABBITMQ_NODE_PORT: String(node.amqpPort),
