@@ -16,10 +16,9 @@ export const orderSaga = defineSaga<OrderSagaData>('order', {
   // Undoing and finishing must happen: many more attempts (COMPENSATION_ATTEMPTS, 20), up to 2 min apart.
   compensationRetry: { ...backoff, attempts: env.COMPENSATION_ATTEMPTS, maxDelayMs: 120_000 },
   retryAfterPivot: { ...backoff, attempts: 50, maxDelayMs: 120_000 },
-  // No reply within STEP_TIMEOUT_MS (30 s): send again, STEP_RESENDS (2) times; then fail the step and compensate.
-  stepTimeoutMs: env.STEP_TIMEOUT_MS,
-  resendsOnTimeout: env.STEP_RESENDS,
-  // Not past the pivot within SAGA_DEADLINE_MS (5 min): compensate.
+  // A participant works on one attempt for at most STEP_TIMEOUT_MS (30 s); its wait in the queue is not counted.
+  workTimeoutMs: env.STEP_TIMEOUT_MS,
+  // Not past the pivot within SAGA_DEADLINE_MS (5 min): compensate. Nothing else cancels an order.
   deadlineMs: env.SAGA_DEADLINE_MS,
 })
   .step('create-order')

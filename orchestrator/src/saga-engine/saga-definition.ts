@@ -26,8 +26,8 @@ export interface StepDefinition<D> {
   afterPivot: boolean;
   /** Overrides of the saga's retry policy for this step. */
   retry?: Partial<RetryPolicy>;
-  /** Overrides the saga's step timeout for this step. */
-  timeoutMs?: number;
+  /** Overrides the saga's work timeout (start-to-close) for this step. */
+  workTimeoutMs?: number;
 }
 
 /** How the participants retry a saga's commands (each command carries its policy). */
@@ -39,13 +39,15 @@ export interface SagaPolicy {
   /** Compensations: failures (refusals too) are retried with this back-off; past the last attempt the saga is COMPENSATION_FAILED. */
   compensationRetry: RetryPolicy;
   /**
-   * How long the saga waits for a reply. Then it sends the same command again (same message id, so the
-   * participant dedupes it), `resendsOnTimeout` times; then a step before the pivot fails and is compensated.
-   * Make it longer than the step's retry window.
+   * Start-to-close: how long a participant may work on one attempt of a command, its wait in the queue not
+   * counted. Past it the attempt fails and the participant retries it with the step's back-off. The saga never
+   * sends a command again because no reply came yet: the broker holds what it has confirmed.
    */
-  stepTimeoutMs: number;
-  resendsOnTimeout: number;
-  /** A saga still before its pivot this long after it started is compensated. */
+  workTimeoutMs: number;
+  /**
+   * A saga still before its pivot this long after it started is compensated, and the command it waits on
+   * expires unexecuted. The one timer that cancels an order.
+   */
   deadlineMs: number;
 }
 
@@ -53,8 +55,7 @@ export const DEFAULT_SAGA_POLICY: SagaPolicy = {
   retry: DEFAULT_RETRY_POLICY,
   retryAfterPivot: { ...DEFAULT_RETRY_POLICY, attempts: 50 },
   compensationRetry: { ...DEFAULT_RETRY_POLICY, attempts: 20 },
-  stepTimeoutMs: 30_000,
-  resendsOnTimeout: 2,
+  workTimeoutMs: 30_000,
   deadlineMs: 5 * 60_000,
 };
 
@@ -162,9 +163,9 @@ export class InvokedStep<D, R extends z.ZodType> {
     return this;
   }
 
-  /** Waits this long for this step's reply (instead of the saga's step timeout). */
+  /** Lets the participant work this long on one attempt of this step's command (instead of the saga's work timeout). */
   timeout(ms: number): this {
-    this.definition.timeoutMs = ms;
+    this.definition.workTimeoutMs = ms;
     return this;
   }
 

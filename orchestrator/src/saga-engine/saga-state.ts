@@ -28,10 +28,10 @@ export const Awaiting = z.strictObject({
   action: z.enum(['invoke', 'compensate']),
   commandType: z.string(),
   messageId: z.string(),
-  /** How many times this command (this message id) has been sent: 1, then more after timeouts. */
+  /** How many times this command (this message id) went to the broker: 1, more only if a publish went unconfirmed or a person sent it again. */
   sends: z.number().int(),
-  /** When the saga stops waiting for the reply (a durable timer, checked by the engine's timer poll). */
-  timeoutAt: z.string(),
+  /** When it was last sent: its wait in the queue counts from here. */
+  sentAt: z.string(),
   /** Refusals so far of this step's action, for those retried with back-off (compensations, steps after the pivot). */
   refusals: z.number().int(),
   /** A command sent after a back-off: when it is due (absent once it has gone out). */
@@ -72,11 +72,15 @@ export interface CommandToSend {
   resend: number;
   /** Send it this much later (a durable delay in the outbox); 0 for now. */
   delayMs: number;
+  /** How long the participant may work on one attempt (start-to-close). */
+  workTimeoutMs: number;
+  /** When the saga stops wanting it (its deadline, for a step before the pivot): it expires unexecuted. */
+  expiresAt: string | null;
 }
 
 /** Something a timer did, for the saga's history. */
 export interface TimerEvent {
-  kind: 'timed-out' | 'deadline-exceeded' | 'command-set-aside';
+  kind: 'deadline-exceeded' | 'command-set-aside';
   step: string;
   detail: string;
 }
@@ -111,7 +115,14 @@ export function packState<D>(state: SagaState<D>): SagaState<D> {
 
 /** A stored state made whole again (a state stored whole reads back the same). */
 export function unpackState<D>(stored: SagaState<D>): SagaState<D> {
-  return { ...stored, steps: stored.steps.map((step) => ({ ...STEP_DEFAULTS, ...step, failures: step.failures ?? [] })) };
+  return { ...stored, awaiting: stored.awaiting && fromOlderAwaiting(stored.awaiting), steps: stored.steps.map((step) => ({ ...STEP_DEFAULTS, ...step, failures: step.failures ?? [] })) };
+}
+
+/** A saga saved before commands were trusted to the broker kept when its reply timed out instead of when it was sent. */
+function fromOlderAwaiting(awaiting: Awaiting & { timeoutAt?: string }): Awaiting {
+  if (awaiting.timeoutAt === undefined) return awaiting;
+  const { timeoutAt, ...rest } = awaiting;
+  return { ...rest, sentAt: rest.sentAt ?? timeoutAt };
 }
 
 /** The state of a new saga and its first command. `messageId` is the id the first command will carry. */
@@ -196,8 +207,9 @@ function invokeStep<D>(definition: SagaDefinition<D>, state: SagaState<D>, step:
   Object.assign(stepState, { status: 'RUNNING', startedAt: stepState.startedAt ?? now.toISOString() });
   const retry = { ...(step.afterPivot ? definition.policy.retryAfterPivot : definition.policy.retry), ...step.retry };
   const delayMs = refusals > 0 ? retryDelayMs(retry, refusals) : 0;
-  const command = { step: step.name, action: 'invoke' as const, contract: step.invoke.command, payload: step.invoke.build(state.data, facts(state)), messageId, retry, resend: 0, delayMs };
-  return send(state, command, now, step.timeoutMs ?? definition.policy.stepTimeoutMs, 1, refusals);
+  const payload = step.invoke.build(state.data, facts(state));
+  const command = { step: step.name, action: 'invoke' as const, contract: step.invoke.command, payload, messageId, retry, resend: 0, delayMs, ...limits(definition, state, step, 'invoke') };
+  return send(state, command, now, 1, refusals);
 }
 
 /** Sends a step's compensation; `refusals` > 0 when it is sent again (new id) after a refusal, with back-off. */
@@ -205,28 +217,42 @@ function compensate<D>(definition: SagaDefinition<D>, state: SagaState<D>, step:
   state.steps.find((candidate) => candidate.name === step.name)!.status = 'COMPENSATING';
   const retry = definition.policy.compensationRetry;
   const delayMs = refusals > 0 ? retryDelayMs(retry, refusals) : 0;
-  const command = { step: step.name, action: 'compensate' as const, contract: step.compensation!.command, payload: step.compensation!.build(state.data, facts(state)), messageId, retry, resend: 0, delayMs };
-  return send(state, command, now, definition.policy.stepTimeoutMs, 1, refusals);
+  const payload = step.compensation!.build(state.data, facts(state));
+  const command = { step: step.name, action: 'compensate' as const, contract: step.compensation!.command, payload, messageId, retry, resend: 0, delayMs, ...limits(definition, state, step, 'compensate') };
+  return send(state, command, now, 1, refusals);
 }
 
-function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, timeoutMs: number, sends: number, refusals: number): Transition<D> {
+/**
+ * How long a participant may work on an attempt, and until when the saga wants the command at all: a step
+ * before the pivot only until the deadline. Undos and steps after the pivot must run however late.
+ */
+function limits<D>(definition: SagaDefinition<D>, state: SagaState<D>, step: StepDefinition<D>, action: Awaiting['action']): Pick<CommandToSend, 'workTimeoutMs' | 'expiresAt'> {
+  const expires = action === 'invoke' && !step.afterPivot && state.status === 'RUNNING';
+  return { workTimeoutMs: (action === 'invoke' && step.workTimeoutMs) || definition.policy.workTimeoutMs, expiresAt: expires ? state.deadlineAt : null };
+}
+
+function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, sends: number, refusals: number): Transition<D> {
+  const sentAt = new Date(now.getTime() + command.delayMs).toISOString();
   state.awaiting = {
     step: command.step,
     action: command.action,
     commandType: command.contract.type,
     messageId: command.messageId,
     sends,
-    timeoutAt: new Date(now.getTime() + command.delayMs + timeoutMs).toISOString(),
+    sentAt,
     refusals,
-    ...(command.delayMs > 0 ? { sendAt: new Date(now.getTime() + command.delayMs).toISOString() } : {}),
+    ...(command.delayMs > 0 ? { sendAt: sentAt } : {}),
   };
   return { state, send: command };
 }
 
-/** When the engine must next look at this saga (a delayed send, a reply's timeout, the deadline); null when nothing is pending. */
+/**
+ * When the engine must next look at this saga: a command delayed by a back-off, or the deadline of a saga
+ * before its pivot; null when only a reply is awaited. A command the broker confirmed has no timer of its own.
+ */
 export function nextTimerAt<D>(definition: SagaDefinition<D>, state: SagaState<D>): Date | null {
   if (!state.awaiting) return null;
-  const times = state.awaiting.setAside ? [] : [Date.parse(state.awaiting.sendAt ?? state.awaiting.timeoutAt)];
+  const times = state.awaiting.sendAt && !state.awaiting.setAside ? [Date.parse(state.awaiting.sendAt)] : [];
   if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt));
   return times.length ? new Date(Math.min(...times)) : null;
 }
@@ -266,6 +292,7 @@ export function awaitedCommand<D>(definition: SagaDefinition<D>, state: SagaStat
     retry,
     resend: awaiting.sends - 1,
     delayMs: 0,
+    ...limits(definition, state, stepDefinition, awaiting.action),
   };
 }
 
@@ -278,60 +305,36 @@ export function delayedCommandSent<D>(state: SagaState<D>): SagaState<D> {
 
 /**
  * What a due timer does: past the deadline, a saga still before its pivot fails the awaited step and is
- * compensated. A reply that is overdue gets its command sent again (same message id) up to the policy's
- * resends; then the step fails and is compensated — or, for an undo, the saga is COMPENSATION_FAILED. Steps
- * after the pivot are sent again until they succeed. A timed-out step may still have acted: every undo is safe
- * either way. `messageId` is for a command sent afresh.
+ * compensated; the reason names the step and how long its command has waited unanswered. The step may
+ * still have acted (every undo is safe either way), but its command no longer runs: it expires. Any other
+ * due timer (a command delayed by a back-off, or one nobody saw confirmed) is the engine's to send.
+ * `messageId` is for a command sent afresh.
  */
 export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date, messageId: string): Transition<D> | null {
   const awaiting = current.awaiting;
-  if (!awaiting) return null;
+  if (!awaiting || !deadlineApplies(definition, current) || !current.deadlineAt || Date.parse(current.deadlineAt) > now.getTime()) return null;
   const state = clone(current);
   const step = state.steps.find((candidate) => candidate.name === awaiting.step)!;
-  const stepDefinition = stepDefinitionNamed(definition, awaiting.step);
-
-  if (deadlineApplies(definition, state) && state.deadlineAt && Date.parse(state.deadlineAt) <= now.getTime()) {
-    const detail = `DEADLINE_EXCEEDED: the saga did not reach its pivot within ${definition.policy.deadlineMs} ms`;
-    Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail, mayHaveActed: true });
-    state.failureReason = detail;
-    state.status = 'COMPENSATING';
-    return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'deadline-exceeded', step: step.name, detail } };
-  }
-  if (awaiting.setAside || Date.parse(awaiting.timeoutAt) > now.getTime()) return null;
-
-  const limit =
-    awaiting.action === 'compensate'
-      ? definition.policy.compensationRetry.attempts
-      : stepDefinition.afterPivot
-        ? definition.policy.retryAfterPivot.attempts
-        : definition.policy.resendsOnTimeout + 1;
-  const timeoutMs = (awaiting.action === 'invoke' && stepDefinition.timeoutMs) || definition.policy.stepTimeoutMs;
-  if (awaiting.sends < limit) {
-    const detail = `no reply to ${awaiting.commandType} within ${timeoutMs} ms: sent again (${awaiting.sends + 1} of ${limit})`;
-    return { ...resendAwaited(definition, state, now), timer: { kind: 'timed-out', step: step.name, detail } };
-  }
-
-  const detail = `TIMEOUT: no reply to ${awaiting.commandType} after ${awaiting.sends} sends`;
-  if (awaiting.action === 'compensate') {
-    Object.assign(step, { status: 'COMPENSATION_FAILED', error: detail });
-    return { ...finish(state, 'COMPENSATION_FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
-  }
+  const waitedSeconds = (Math.max(0, now.getTime() - Date.parse(awaiting.sentAt)) / 1_000).toFixed(1);
+  const waited = awaiting.setAside
+    ? `was set aside (${awaiting.setAside.reason})`
+    : `went unanswered for ${waitedSeconds} s (waiting in its queue, in a participant's hands or in its .dlq)`;
+  const detail = `DEADLINE_EXCEEDED: ${step.name}'s ${awaiting.commandType} ${waited}; the saga must reach its pivot within ${definition.policy.deadlineMs} ms`;
   Object.assign(step, { status: 'FAILED', finishedAt: now.toISOString(), error: detail, mayHaveActed: true });
-  if (stepDefinition.afterPivot) {
-    state.failureReason ??= detail;
-    return { ...finish(state, 'FAILED'), timer: { kind: 'timed-out', step: step.name, detail } };
-  }
   state.failureReason = detail;
   state.status = 'COMPENSATING';
-  return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'timed-out', step: step.name, detail } };
+  return { ...compensateNext(definition, state, now, messageId), timer: { kind: 'deadline-exceeded', step: step.name, detail } };
 }
 
-/** Sends the awaited command again, with its message id, so that the participant can tell it is the same. */
-function resendAwaited<D>(definition: SagaDefinition<D>, state: SagaState<D>, now: Date): Transition<D> {
+/**
+ * Sends the awaited command again, with its message id, so that the participant can tell it is the same: a
+ * person's retry, or a publish the broker never confirmed. Never because a reply is late.
+ */
+export function resendAwaited<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date): Transition<D> {
+  const state = clone(current);
   const awaiting = state.awaiting!;
   const command = { ...awaitedCommand(definition, state)!, resend: awaiting.sends };
-  const timeoutMs = (awaiting.action === 'invoke' && stepDefinitionNamed(definition, awaiting.step).timeoutMs) || definition.policy.stepTimeoutMs;
-  return send(state, command, now, timeoutMs, awaiting.sends + 1, awaiting.refusals);
+  return send(state, command, now, awaiting.sends + 1, awaiting.refusals);
 }
 
 /** The deadline only concerns a saga that is still running the steps before its pivot. */

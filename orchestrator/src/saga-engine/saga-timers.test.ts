@@ -1,11 +1,12 @@
-// Timers and refusals in the pure state machine: what a due timer does (send again with the same id, then
-// fail and compensate), the deadline, and refusals that are retried with back-off instead of ending the saga.
+// Timers and refusals in the pure state machine: a command the broker holds has no timer of its own (never
+// sent again because its reply is late); the deadline is the one timer that fails a step; refusals after
+// the pivot and of undos are retried with back-off instead of ending the saga.
 import { InventoryCommands, OrderCommands, PaymentCommands } from '../../../shared/src/contracts/index.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
-import { applyReply, applyTimer, nextTimerAt, retryNow, setAside, startSaga, type SagaState } from './saga-state.js';
+import { applyReply, applyTimer, nextTimerAt, resendAwaited, retryNow, setAside, startSaga, type SagaState } from './saga-state.js';
 
-const saga = { ...orderSaga, policy: { ...orderSaga.policy, stepTimeoutMs: 1_000, resendsOnTimeout: 1, deadlineMs: 60_000 } };
+const saga = { ...orderSaga, policy: { ...orderSaga.policy, workTimeoutMs: 1_000, deadlineMs: 60_000 } };
 const data: OrderSagaData = { orderId: '0190a7f2-0000-7000-8000-000000000001', customerId: 'c', items: [{ sku: 'A-1', quantity: 1 }], paymentMethod: 'tok', total: 500, currency: 'EUR' };
 const t = (ms: number) => new Date(Date.UTC(2025, 0, 1) + ms);
 const ok = (type: string, payload: unknown = {}) => ({ commandType: type, outcome: 'succeeded' as const, payload });
@@ -18,40 +19,37 @@ function awaitingCharge(): SagaState<OrderSagaData> {
   return applyReply(saga, state, ok(InventoryCommands.reserve.type, { lines: [], total: 500, currency: 'EUR' }), t(2_000), 'm2').state;
 }
 
-describe('step timeouts', () => {
-  test('before the timeout nothing happens; the next timer is the awaited reply’s timeout', () => {
+describe('a command the broker holds', () => {
+  test('has no timer of its own: before the deadline a due timer does nothing, however late the reply', () => {
     const state = awaitingCharge();
-    expect(nextTimerAt(saga, state)).toEqual(t(3_000));
-    expect(applyTimer(saga, state, t(2_999), 'x')).toBeNull();
+    expect(state.awaiting).toMatchObject({ messageId: 'm2', sends: 1, sentAt: t(2_000).toISOString() });
+    expect(nextTimerAt(saga, state)).toEqual(new Date(state.deadlineAt!));
+    expect(applyTimer(saga, state, t(59_999), 'x')).toBeNull();
   });
 
-  test('at the timeout the same command (same message id) is sent again, marked as a resend', () => {
-    const { state, send, timer } = applyTimer(saga, awaitingCharge(), t(3_000), 'fresh')!;
-    expect(send).toMatchObject({ messageId: 'm2', resend: 1, contract: PaymentCommands.charge, payload: expect.objectContaining({ amount: 500 }) });
-    expect(state.awaiting).toMatchObject({ messageId: 'm2', sends: 2, timeoutAt: t(4_000).toISOString() });
-    expect(timer?.kind).toBe('timed-out');
+  test('carries the step\'s work timeout, and the deadline as its expiry while the step is before the pivot', () => {
+    const { send } = startSaga(saga, data, t(0), 'm0');
+    expect(send).toMatchObject({ workTimeoutMs: 1_000, expiresAt: t(60_000).toISOString() });
+    const paid = applyReply(saga, awaitingCharge(), ok(PaymentCommands.charge.type, { chargeId: '0190a7f2-0000-7000-8000-0000000000c1' }), t(3_000), 'm3');
+    expect(paid.send).toMatchObject({ contract: OrderCommands.confirm, expiresAt: null });
   });
 
-  test('after the last resend the step fails with TIMEOUT and its predecessors are compensated', () => {
-    const resent = applyTimer(saga, awaitingCharge(), t(3_000), 'unused')!.state;
-    const { state, send } = applyTimer(saga, resent, t(4_000), 'm3')!;
-    expect(state.status).toBe('COMPENSATING');
-    expect(state.failureReason).toBe('TIMEOUT: no reply to payment.charge after 2 sends');
-    expect(state.steps.find((step) => step.name === 'charge-payment')).toMatchObject({ status: 'COMPENSATING', mayHaveActed: true });
-    // The charge may have gone through without a reply: it is refunded first (a refund of nothing is a no-op).
-    expect(send).toMatchObject({ messageId: 'm3', action: 'compensate', contract: PaymentCommands.refund, resend: 0 });
+  test('sent again only by a person (or when no publish was confirmed): same message id, one more send', () => {
+    const { state, send } = resendAwaited(saga, awaitingCharge(), t(5_000));
+    expect(send).toMatchObject({ messageId: 'm2', resend: 1, contract: PaymentCommands.charge });
+    expect(state.awaiting).toMatchObject({ messageId: 'm2', sends: 2, sentAt: t(5_000).toISOString() });
   });
 });
 
 describe('saga deadline', () => {
-  test('a saga still before its pivot at its deadline fails the awaited step and compensates', () => {
-    const late = { ...saga, policy: { ...saga.policy, stepTimeoutMs: 600_000, deadlineMs: 2_500 } };
+  test('a saga still before its pivot at its deadline fails the awaited step and compensates; the reason names the step and its wait', () => {
+    const late = { ...saga, policy: { ...saga.policy, deadlineMs: 2_500 } };
     let state = startSaga(late, data, t(0), 'm0').state;
     state = applyReply(late, state, ok(OrderCommands.create.type, { status: 'PENDING' }), t(1_000), 'm1').state;
     expect(nextTimerAt(late, state)).toEqual(t(2_500));
     const { state: after, send, timer } = applyTimer(late, state, t(2_500), 'm2')!;
     expect(timer?.kind).toBe('deadline-exceeded');
-    expect(after.failureReason).toMatch(/^DEADLINE_EXCEEDED/);
+    expect(after.failureReason).toBe("DEADLINE_EXCEEDED: reserve-inventory's inventory.reserve went unanswered for 1.5 s (waiting in its queue, in a participant's hands or in its .dlq); the saga must reach its pivot within 2500 ms");
     // The step cut short by the deadline (reserve-inventory) may have acted: it is undone first.
     expect(send).toMatchObject({ action: 'compensate', contract: InventoryCommands.release });
   });
@@ -59,7 +57,7 @@ describe('saga deadline', () => {
   test('past the pivot the deadline no longer applies', () => {
     const late = { ...saga, policy: { ...saga.policy, deadlineMs: 2_500 } };
     const paid = applyReply(late, awaitingCharge(), ok(PaymentCommands.charge.type, { chargeId: '0190a7f2-0000-7000-8000-0000000000c1' }), t(2_100), 'm3').state;
-    expect(nextTimerAt(late, paid)).toEqual(t(3_100)); // only confirm-order's reply timeout
+    expect(nextTimerAt(late, paid)).toBeNull(); // nothing but confirm-order's reply, which the broker holds
   });
 });
 
@@ -90,7 +88,7 @@ describe('refusals that are retried', () => {
 describe('a command that can never be published', () => {
   const reason = 'correlation id must be 1 to 128 printable ASCII characters (it has 300)';
 
-  test('is set aside with the reason: no more resends, only the deadline stays', () => {
+  test('is set aside with the reason: only the deadline stays', () => {
     const { state, send, timer } = setAside(awaitingCharge(), t(2_500), reason);
     expect(send).toBeNull();
     expect(timer).toMatchObject({ kind: 'command-set-aside', step: 'charge-payment', detail: expect.stringContaining(reason) });

@@ -65,6 +65,10 @@ export interface SagaEvent {
   detail?: string;
   /** Who did it, for an operator's action: the caller's id (a JWT subject, or an API key's fingerprint). */
   actor?: string;
+  /** On a reply: how long its command waited in the queue before the participant first took it (ms). */
+  queuedMs?: number;
+  /** On a reply: how long the participant worked on its command, retries included (ms). */
+  workMs?: number;
 }
 
 export type SagaEventKind =
@@ -72,6 +76,7 @@ export type SagaEventKind =
   | 'command-sent'
   | 'reply-applied'
   | 'reply-ignored'
+  // (older sagas only: a reply timeout that sent the command again)
   | 'timed-out'
   | 'deadline-exceeded'
   // The awaited command could not be published for a reason retrying cannot fix.
