@@ -7,6 +7,7 @@ import { Migration0005OutboxHoldsUnsent } from './Migration0005OutboxHoldsUnsent
 import { Migration0006LeanSaga } from './Migration0006LeanSaga.js';
 import { Migration0008HistoryRetention } from './Migration0008HistoryRetention.js';
 import { Migration0009SagaTraceContext } from './Migration0009SagaTraceContext.js';
+import { Migration0010SagaTimerIndex } from './Migration0010SagaTimerIndex.js';
 
 /** Every orchestrator migration, in order. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   { name: 'Migration0007DeliveryCounts', class: deliveryCountMigration('orchestrator') },
   { name: 'Migration0008HistoryRetention', class: Migration0008HistoryRetention },
   { name: 'Migration0009SagaTraceContext', class: Migration0009SagaTraceContext },
+  { name: 'Migration0010SagaTimerIndex', class: Migration0010SagaTimerIndex },
 ];

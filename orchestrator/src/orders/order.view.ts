@@ -15,6 +15,10 @@ export const HistoryEvent = z.strictObject({
   detail: z.string().nullable(),
   /** Who did it, for an operator's action: the JWT's subject or `api-key:<role>:<fingerprint>`. */
   actor: z.string().nullable(),
+  /** On a reply: how long its command waited in the queue before the participant first took it (ms). */
+  queuedMs: z.number().nullable(),
+  /** On a reply: how long the participant worked on its command, its retries included (ms). */
+  workMs: z.number().nullable(),
 });
 
 /** An order as the API shows it: the order and the saga that carries it. Amounts in minor units. */
@@ -86,6 +90,8 @@ export function toOrderView(saga: Saga, history?: SagaHistory[]): OrderView {
           outcome: event.outcome ?? null,
           detail: event.detail ?? null,
           actor: event.actor ?? null,
+          queuedMs: event.queuedMs ?? null,
+          workMs: event.workMs ?? null,
         })),
       ),
     },

@@ -64,7 +64,7 @@ export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
     const scope = `POST /orders ${body.customerId}`;
     const hash = requestHash(body);
     const { engine } = this.runtime;
-    // The saga's first command goes out once this has committed.
+    // The saga's first command goes out once this has committed (the answer does not wait for the broker).
     return engine.repository.transaction(async (unit) => {
       const claim = await claimKey(unit.tx, { scope, key, requestHash: hash, orderId, ttlHours: env.IDEMPOTENCY_TTL_HOURS });
       if (!claim.claimed) {
@@ -82,7 +82,7 @@ export class PlaceOrderHandler implements ICommandHandler<PlaceOrder> {
       const order = placed(await engine.start(orderSaga.name, startRequest(orderId, body, correlationId), unit));
       await storeResponse(unit.tx, scope, key, order);
       return { order, replayed: false };
-    });
+    }, false);
   }
 }
 

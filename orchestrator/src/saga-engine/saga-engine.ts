@@ -21,7 +21,7 @@ import { SagaCache } from './saga-cache.js';
 import type { SagaDefinition } from './saga-definition.js';
 import type { Saga, SagaEvent } from './saga.entities.js';
 import { type SagaChange, type SagaRepository, type SagaUnitOfWork, SagaVersionConflict } from './saga-repository.js';
-import { observeConflict, observeTimerLag, observing, sagaLogFields, type StepDone } from './saga-telemetry.js';
+import { observeConflict, observeQueueWait, observeTimerLag, observing, sagaLogFields, type StepDone } from './saga-telemetry.js';
 import {
   applyReply,
   applyTimer,
@@ -29,6 +29,7 @@ import {
   delayedCommandSent,
   forceCompensation,
   nextTimerAt,
+  resendAwaited,
   retryNow,
   setAside,
   startSaga,
@@ -169,21 +170,23 @@ export class SagaEngine {
   }
 
   /**
-   * Fires the timers that are due, a batch per transaction: reply timeouts and deadlines move the saga on;
-   * a command delayed by a back-off, or committed without a confirmed publish, goes out. The rows are
-   * claimed with FOR UPDATE SKIP LOCKED, so several orchestrators share the work without doing it twice.
-   * One saga's trouble stays its own: a command that can never be published is set aside with the reason,
-   * and one the broker refused for now is tried again a little later, behind the sagas due before it.
-   * Returns how many sagas it moved on.
+   * Fires the timers that are due, a batch per transaction: a deadline moves its saga on; a command delayed
+   * by a back-off, or committed without a confirmed publish, goes out. A command the broker confirmed has
+   * no timer: it is never sent again because its reply is late. The rows are claimed with FOR UPDATE SKIP
+   * LOCKED, so several orchestrators share the work without doing it twice; every decision of a tick uses
+   * the one clock the claim used. One saga's trouble stays its own: a command that can never be published
+   * is set aside with the reason, and one the broker cannot take for now (refused, or the broker away) is
+   * tried again a little later, behind the sagas due before it. Returns how many sagas it moved on.
    */
   async fireDueTimers(batchSize = 50): Promise<number> {
-    if (!(await this.repository.anyTimerDue())) return 0;
+    const now = new Date();
+    if (!(await this.repository.anyTimerDue(now))) return 0;
     return this.repository.transaction(async (unit) => {
       const changes: SagaChange[] = [];
       const publishes: Promise<SagaChange>[] = [];
-      for (const saga of await unit.claimDueTimers(batchSize)) {
+      const later = (saga: Saga) => ((saga.timerAt = new Date(now.getTime() + PUBLISH_RETRY_MS)), unchanged(saga, null, now));
+      for (const saga of await unit.claimDueTimers(batchSize, now)) {
         this.cache.forget(saga.id);
-        const now = new Date();
         observeTimerLag(saga, now);
         try {
           const definition = this.definition(saga.type);
@@ -193,13 +196,27 @@ export class SagaEngine {
             this.logger.warn({ ...sagaLogFields(saga), ...transition.timer, status: saga.status }, 'saga timer fired');
             continue;
           }
-          // Before its timeout: the command is due (after a back-off), or nobody here saw it confirmed.
-          // Its saga state committed long ago, so it is published first, then the timer moves on.
-          const command = saga.state.awaiting?.setAside ? null : awaitedCommand(definition, saga.state);
-          const state = delayedCommandSent(saga.state);
-          const moved = () => (Object.assign(saga, { state, timerAt: nextTimerAt(definition, state) }), unchanged(saga, null, now));
-          if (!command || (!saga.state.awaiting!.sendAt && unit.wasPublished(command.messageId))) changes.push(moved());
-          else publishes.push(unit.publish(saga, command).then(moved, (error: Error) => this.publishFailed(saga, definition, error, now)));
+          const awaiting = saga.state.awaiting;
+          if (!awaiting || awaiting.setAside || (!awaiting.sendAt && unit.wasPublished(awaiting.messageId))) {
+            changes.push(this.moved(saga, definition, saga.state, now));
+            continue;
+          }
+          // Its publish is still under way here, or the broker cannot take it now: look again shortly.
+          if (this.repository.publishing(awaiting.messageId) || !this.repository.canPublish()) {
+            changes.push(later(saga));
+            continue;
+          }
+          // Due after a back-off; or committed and never confirmed (this process died, or the broker refused):
+          // its saga state committed long ago, so it is published first, then the timer moves on.
+          const { command, state, event } = awaiting.sendAt
+            ? { command: awaitedCommand(definition, saga.state)!, state: delayedCommandSent(saga.state), event: null }
+            : this.unconfirmed(definition, saga.state, now);
+          publishes.push(
+            unit.publish(saga, command).then(
+              () => this.moved(saga, definition, state, now, event),
+              (error: Error) => this.publishFailed(saga, definition, error, now),
+            ),
+          );
         } catch (error) {
           changes.push(this.setAside(saga, (error as Error).message, now));
         }
@@ -208,6 +225,19 @@ export class SagaEngine {
       await unit.save(changes);
       return changes.filter((change) => change.events.length > 0).length;
     });
+  }
+
+  /** A saga whose awaited command went out (or needs nothing): its timer moves on to what it waits for next. */
+  private moved(saga: Saga, definition: SagaDefinition<any>, state: Saga['state'], now: Date, event: SagaEvent | null = null): SagaChange {
+    Object.assign(saga, { state, timerAt: nextTimerAt(definition, state) });
+    return unchanged(saga, event, now);
+  }
+
+  /** A committed command nobody saw confirmed, sent again with its message id (the participant dedupes it). */
+  private unconfirmed(definition: SagaDefinition<any>, current: Saga['state'], now: Date) {
+    const { state, send } = resendAwaited(definition, current, now);
+    const event: SagaEvent = { kind: 'command-sent', step: send!.step, messageId: send!.messageId, messageType: send!.contract.type, outcome: send!.action, detail: 'not confirmed by the broker: sent again' };
+    return { command: send!, state, event };
   }
 
   /** A command the broker would not take: set aside if it never could, else tried again after a pause. */
@@ -328,8 +358,10 @@ export class SagaEngine {
     const definition = this.definition(saga.type);
     const transition = applyReply(definition, saga.state, { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
     const failure = outcome.outcome === 'failed' ? (outcome.payload as FailureReply) : null;
-    const applied: SagaEvent = { ...about, kind: 'reply-applied', step: awaiting.step, detail: failure ? `${failure.code}: ${failure.reason}` : undefined };
-    const done = observing() ? [stepDone(definition, awaiting, outcome.outcome, saga.state.steps)] : undefined;
+    const timing = timingOf(reply, awaiting);
+    const applied: SagaEvent = { ...about, kind: 'reply-applied', step: awaiting.step, detail: failure ? `${failure.code}: ${failure.reason}` : undefined, ...timing };
+    if (timing.queuedMs !== undefined) observeQueueWait(timing.queuedMs, now);
+    const done = observing() ? [{ ...stepDone(definition, awaiting, outcome.outcome, saga.state.steps), ...timing }] : undefined;
     // The next command continues the reply's trace (its processing span here, when tracing is on).
     const change = this.change(saga, definition, transition, now, reply.messageId, [applied], traceCarrierOf(reply.headers) ?? saga.traceContext);
     change.stepsDone = done;
@@ -370,8 +402,8 @@ export class SagaEngine {
 /** The step a reply answered, and since when it had been waiting (see StepDone), from the state before the reply. */
 function stepDone(definition: SagaDefinition<any>, awaiting: Awaiting, outcome: StepDone['outcome'], steps: { name: string; startedAt: string | null }[]): StepDone {
   const startedAt = awaiting.action === 'invoke' ? steps.find((step) => step.name === awaiting.step)?.startedAt : null;
-  // A compensation keeps no start of its own: its last send is its reply's timeout less the step timeout.
-  const startedAtMs = startedAt ? Date.parse(startedAt) : Date.parse(awaiting.timeoutAt) - definition.policy.stepTimeoutMs;
+  // A compensation keeps no start of its own: it runs from its last send.
+  const startedAtMs = startedAt ? Date.parse(startedAt) : Date.parse(awaiting.sentAt);
   return { step: awaiting.step, action: awaiting.action, outcome, startedAtMs };
 }
 
@@ -410,6 +442,19 @@ function readReply(reply: Envelope): ReplyInHand['outcome'] {
   const payload = schema.safeParse(reply.payload);
   if (!payload.success) throw new DeadLetterError('invalid-payload', `${reply.type}: ${payload.error.message}`);
   return { ...kind, payload: payload.data };
+}
+
+/**
+ * How long the command waited in its queue (from its send to the participant's first start) and how long the
+ * participant worked on it (retries included), as the reply tells; nothing for a reply that does not say.
+ */
+function timingOf(reply: Envelope, awaiting: Awaiting): { queuedMs?: number; workMs?: number } {
+  const startedAt = reply.headers?.[HEADERS.startedAt];
+  const workMs = reply.headers?.[HEADERS.workMs];
+  return {
+    ...(typeof startedAt === 'number' ? { queuedMs: Math.max(0, startedAt - Date.parse(awaiting.sentAt)) } : {}),
+    ...(typeof workMs === 'number' ? { workMs } : {}),
+  };
 }
 
 /** What the participant's reply says about its attempts (see the consumer's delayed retries). */

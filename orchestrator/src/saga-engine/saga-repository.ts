@@ -51,8 +51,11 @@ const ACTIVE = `status in ('RUNNING', 'COMPENSATING')`;
 const LOAD = statement('saga.load', `select ${COLUMNS} from ${SAGA} where id = any($1::uuid[])`);
 /** In id order, so that two transactions locking overlapping sets never wait on each other in opposite orders. */
 const LOCK = statement('saga.lock', `select ${COLUMNS} from ${SAGA} where id = any($1::uuid[]) order by id for update`);
-const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= now()) as due`);
-const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= now() order by timer_at limit $1 for update skip locked`);
+/** Due timers are read through `saga_timer_idx` (active sagas with a timer), so a tick costs the due rows only; `$1` is the tick's one clock. */
+const ANY_DUE = statement('saga.any-due', `select exists (select 1 from ${SAGA} where ${ACTIVE} and timer_at <= $1) as due`);
+export const CLAIM_DUE = statement('saga.claim-due', `select ${COLUMNS} from ${SAGA} where ${ACTIVE} and timer_at <= $2 order by timer_at limit $1 for update skip locked`);
+/** Sagas running now (admission control's work in hand). */
+const ACTIVE_COUNT = statement('saga.active-count', `select count(*)::int as active from ${SAGA} where ${ACTIVE}`);
 /** The outbox backlog, for /metrics: due timers not fired yet, and how long the oldest has waited. */
 const BACKLOG = statement(
   'saga.backlog',
@@ -104,7 +107,11 @@ export const historyRetention = (days: number): Retention => ({
   where: `exists (select 1 from ${SAGA} s where s.id = t.saga_id and s.status in ('COMPLETED', 'COMPENSATED'))`,
 });
 
-/** How long a committed command may go unconfirmed before the timer poll sends it again. */
+/**
+ * How long a committed command may go unconfirmed before the timer poll sends it again: at least this, rounded
+ * up to a whole number of these, so that the transitions of a saga that moves along quickly write the same
+ * timer and stay HOT updates (the timer is indexed).
+ */
 const PUBLISH_GRACE_MS = 5_000;
 /** Message ids this process saw confirmed, so the poll does not send them again; the oldest go first. */
 const REMEMBERED_PUBLISHES = 20_000;
@@ -119,6 +126,8 @@ const REMEMBERED_PUBLISHES = 20_000;
  */
 export class SagaRepository {
   private readonly published = new Set<string>();
+  /** Message ids being published now: the timer poll leaves them to that publish. */
+  private readonly inFlight = new Set<string>();
   /** Sagas started on their own and not yet inserted: those of one turn of the event loop share a statement. */
   private starting: { change: SagaChange; now: Date; settle: (error?: Error) => void }[] = [];
 
@@ -139,24 +148,33 @@ export class SagaRepository {
     return { rows: row.rows, oldestAgeSeconds: row.oldest };
   }
 
-  /** Whether any saga's timer is due: one cheap read, so an idle poll opens no transaction. */
-  async anyTimerDue(): Promise<boolean> {
-    const [row] = await this.db.query<{ due: boolean }>(ANY_DUE, []);
+  /** How many sagas are running (or compensating) now. */
+  async activeCount(): Promise<number> {
+    const [row] = await this.db.query<{ active: number }>(ACTIVE_COUNT, []);
+    return row.active;
+  }
+
+  /** Whether any saga's timer is due at `now`: one cheap read, so an idle poll opens no transaction. */
+  async anyTimerDue(now: Date): Promise<boolean> {
+    const [row] = await this.db.query<{ due: boolean }>(ANY_DUE, [now]);
     return row.due;
   }
 
   /**
    * Saves changes of several sagas as one statement (atomic on its own: no transaction around it), then
-   * publishes their commands; per change, whether it was saved (else it conflicted).
+   * publishes their commands; per change, whether it was saved (else it conflicted). It waits for the
+   * broker's confirms, unless the broker cannot take publishes now (away, or blocked by an alarm): then the
+   * replies go on being consumed, and the timer poll sends the commands once it can.
    */
   save(changes: SagaChange[]): Promise<boolean[]> {
-    return this.alone((unit) => unit.save(changes));
+    return this.alone((unit) => unit.save(changes), this.canPublish());
   }
 
   /**
-   * Inserts a new saga, then publishes its first command. Sagas started in the same turn of the event loop
-   * (concurrent requests) are inserted by one statement, one commit; if it fails, each is tried alone, so
-   * that one bad saga fails only its own request.
+   * Inserts a new saga; its first command is published once it has committed, without waiting for the
+   * broker: the row is the outbox, and the timer poll sends what the broker does not confirm. Sagas started
+   * in the same turn of the event loop (concurrent requests) are inserted by one statement, one commit; if
+   * it fails, each is tried alone, so that one bad saga fails only its own request.
    */
   insert(change: SagaChange, now: Date): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -169,38 +187,45 @@ export class SagaRepository {
     const batch = this.starting;
     this.starting = [];
     try {
-      await this.alone((unit) => unit.insertAll(batch));
+      await this.alone((unit) => unit.insertAll(batch), false);
       for (const { settle } of batch) settle();
     } catch (error) {
       if (batch.length === 1) return batch[0].settle(error as Error);
-      await Promise.all(batch.map((one) => this.alone((unit) => unit.insertAll([one])).then(() => one.settle(), (alone: Error) => one.settle(alone))));
+      await Promise.all(batch.map((one) => this.alone((unit) => unit.insertAll([one]), false).then(() => one.settle(), (alone: Error) => one.settle(alone))));
     }
   }
 
   /**
    * Runs `work` as one transaction. What it saves commits together; the commands the changes send are
-   * published once it has committed, before this resolves.
+   * published once it has committed: before this resolves, unless `awaitPublish` is false (a request
+   * answered once its saga is stored, whatever the broker does).
    */
-  async transaction<T>(work: (unit: SagaUnitOfWork) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (unit: SagaUnitOfWork) => Promise<T>, awaitPublish = true): Promise<T> {
     let unit!: SagaUnitOfWork;
     const result = await this.db.transaction(async (tx) => work((unit = new SagaUnitOfWork(this, tx))));
-    await this.publishAll(unit.committed);
+    await this.afterCommit(unit, awaitPublish);
     return result;
   }
 
-  /** One statement on its own (it commits as it runs), then the commands it sends. */
-  private async alone<T>(work: (unit: SagaUnitOfWork) => Promise<T>): Promise<T> {
+  /** One statement on its own (it commits as it runs), then the commands it sends (see `transaction`). */
+  private async alone<T>(work: (unit: SagaUnitOfWork) => Promise<T>, awaitPublish = true): Promise<T> {
     const unit = new SagaUnitOfWork(this, this.db);
     const result = await work(unit);
-    await this.publishAll(unit.committed);
+    await this.afterCommit(unit, awaitPublish);
     return result;
+  }
+
+  private async afterCommit(unit: SagaUnitOfWork, awaitPublish: boolean): Promise<void> {
+    const published = this.publishAll(unit.committed);
+    if (awaitPublish) return published;
+    published.catch((error: Error) => this.logger.warn({ err: error.message }, 'publish after commit failed; the timer poll will send it'));
   }
 
   /** When a change's saga must next be looked at: its own timer, or sooner if a command is to be confirmed. */
   timerOf(change: SagaChange, now: Date): Date | null {
     const timer = change.saga.timerAt ?? null;
     if (!change.send || change.send.delayMs > 0) return timer;
-    const grace = new Date(now.getTime() + PUBLISH_GRACE_MS);
+    const grace = new Date(Math.ceil((now.getTime() + PUBLISH_GRACE_MS) / PUBLISH_GRACE_MS) * PUBLISH_GRACE_MS);
     return timer && timer < grace ? timer : grace;
   }
 
@@ -209,10 +234,25 @@ export class SagaRepository {
     return this.published.has(messageId);
   }
 
+  /** Whether this process is publishing this command right now (awaiting the broker's confirm). */
+  publishing(messageId: string): boolean {
+    return this.inFlight.has(messageId);
+  }
+
+  /** Whether the broker can take a publish now (connected, not blocked by an alarm). */
+  canPublish(): boolean {
+    return this.publisher.ready();
+  }
+
   /** Publishes a command (confirmed). */
   async publish(saga: Saga, command: CommandToSend, causationId: string): Promise<void> {
-    await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId, saga.traceContext));
-    this.remember(command.messageId);
+    this.inFlight.add(command.messageId);
+    try {
+      await this.publisher.publish(EXCHANGES.commands, command.contract.type, envelopeOf(saga, command, causationId, saga.traceContext));
+      this.remember(command.messageId);
+    } finally {
+      this.inFlight.delete(command.messageId);
+    }
   }
 
   private remember(messageId: string): void {
@@ -228,11 +268,13 @@ export class SagaRepository {
     observeCommitted(changes);
     const due = changes.filter((change) => change.send && change.send.delayMs === 0);
     if (due.length === 0) return;
+    for (const { send } of due) this.inFlight.add(send!.messageId);
     const outcomes = await this.publisher.publishAll(
       due.map(({ saga, send, causationId, trace }) => ({ exchange: EXCHANGES.commands, routingKey: send!.contract.type, envelope: envelopeOf(saga, send!, causationId, trace) })),
     );
     outcomes.forEach((error, index) => {
       const { saga, send } = due[index];
+      this.inFlight.delete(send!.messageId);
       if (!error) this.remember(send!.messageId);
       else this.logger.warn({ ...sagaLogFields(saga), messageId: send!.messageId, err: error.message }, 'publish failed; the timer poll will send it again');
     });
@@ -255,9 +297,9 @@ export class SagaUnitOfWork {
     return (await this.tx.query<Row>(LOCK, [sagaIds])).map(toSaga);
   }
 
-  /** Claims sagas whose timer is due (FOR UPDATE SKIP LOCKED: instances share them). */
-  async claimDueTimers(limit: number): Promise<Saga[]> {
-    return (await this.tx.query<Row>(CLAIM_DUE, [limit])).map(toSaga);
+  /** Claims sagas whose timer is due at `now` (FOR UPDATE SKIP LOCKED: instances share them). */
+  async claimDueTimers(limit: number, now: Date): Promise<Saga[]> {
+    return (await this.tx.query<Row>(CLAIM_DUE, [limit, now])).map(toSaga);
   }
 
   /** Inserts a new saga with its first history row; its first command goes out after commit. */
@@ -325,7 +367,7 @@ export class SagaUnitOfWork {
   }
 }
 
-/** The command as it travels: its envelope, with the step's retry policy, the send count, any fault plan, and the trace it continues. */
+/** The command as it travels: its envelope, with the step's retry policy and limits, the send count, any fault plan, and the trace it continues. */
 function envelopeOf(saga: Saga, command: CommandToSend, causationId: string, trace: TraceCarrier | null | undefined): Envelope {
   const fault = saga.faultPlan?.[command.contract.type];
   return {
@@ -340,6 +382,8 @@ function envelopeOf(saga: Saga, command: CommandToSend, causationId: string, tra
       [HEADERS.retryPolicy]: JSON.stringify(command.retry),
       [HEADERS.attempt]: 1,
       [HEADERS.resend]: command.resend,
+      [HEADERS.workTimeout]: command.workTimeoutMs,
+      ...(command.expiresAt ? { [HEADERS.expiresAt]: Date.parse(command.expiresAt) } : {}),
       ...(fault ? { [HEADERS.faultPlan]: JSON.stringify(fault) } : {}),
       ...trace,
     },

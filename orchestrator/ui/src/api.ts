@@ -26,6 +26,9 @@ export interface HistoryEvent {
   outcome: string | null;
   detail: string | null;
   actor: string | null;
+  /** On a reply: its command's wait in the queue, and the participant's work on it (ms). */
+  queuedMs: number | null;
+  workMs: number | null;
 }
 
 export interface Order {
@@ -53,7 +56,7 @@ export interface Awaiting {
   commandType: string;
   messageId: string;
   sends: number;
-  timeoutAt: string;
+  sentAt: string;
   sendAt?: string;
 }
 

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { api, type ConsoleSaga, type DeadLetterPage, type HistoryEvent, type Order, type Session, type Step } from './api';
 import { DeadLetterRows } from './dead-letters';
-import { ago, between, dateTime, label, money, time, tone } from './format';
+import { ago, between, dateTime, duration, label, money, time, tone } from './format';
 import { useLiveEvents, useResource } from './live';
 import { askReason, Badge, Empty, Id, notify, Section } from './widgets';
 
@@ -103,7 +103,7 @@ export function SagaPage({ orderId, session }: { orderId: string; session: Sessi
               <dd>
                 {awaiting ? (
                   <>
-                    <span class="mono">{awaiting.commandType}</span> <Id value={awaiting.messageId} /> <span class="muted small">sent {awaiting.sends}×, {awaiting.sendAt ? `due ${time(awaiting.sendAt)}` : `times out ${time(awaiting.timeoutAt)}`}</span>
+                    <span class="mono">{awaiting.commandType}</span> <Id value={awaiting.messageId} /> <span class="muted small">{awaiting.sendAt ? `due ${time(awaiting.sendAt)}` : `sent ${time(awaiting.sentAt)}, waiting ${between(awaiting.sentAt, new Date().toISOString())}`}{awaiting.sends > 1 ? ` (${awaiting.sends} sends)` : ''}</span>
                   </>
                 ) : (
                   <span class="muted">none</span>
@@ -177,6 +177,7 @@ function Timeline({ steps, history, awaitingStep }: { steps: Step[]; history: Hi
                 {!remaining && (
                   <div class="tl-meta">
                     {step.attempts > 0 && <span>{step.attempts === 1 ? '1 attempt' : `${step.attempts} attempts`}</span>}
+                    <Waits event={history.find((event) => event.kind === 'reply-applied' && event.step === step.name)} />
                     {step.startedAt && <span>started {time(step.startedAt)}</span>}
                     {step.finishedAt && <span>took {between(step.startedAt, step.finishedAt)}</span>}
                     {step.startedAt && !step.finishedAt && <span>running for {between(step.startedAt, new Date().toISOString())}</span>}
@@ -253,6 +254,17 @@ function afterCompensationSteps(steps: Step[], history: HistoryEvent[]): Set<str
   return new Set(last && last.name.startsWith('notify-cancellation') && !forward ? [last.name] : []);
 }
 
+/** How long the step's command waited in its queue, and how long the participant worked on it, as its reply told. */
+function Waits({ event }: { event: HistoryEvent | undefined }) {
+  if (!event || (event.queuedMs === null && event.workMs === null)) return null;
+  return (
+    <>
+      {event.queuedMs !== null && <span title="From the send to the participant's first start">queued {duration(event.queuedMs)}</span>}
+      {event.workMs !== null && <span title="The participant's work, its retries included">worked {duration(event.workMs)}</span>}
+    </>
+  );
+}
+
 function History({ events }: { events: HistoryEvent[] }) {
   if (events.length === 0) return <Empty>No history kept (it is deleted after the retention period).</Empty>;
   return (
@@ -282,7 +294,9 @@ function History({ events }: { events: HistoryEvent[] }) {
                 {event.messageId && <Id value={event.messageId} />}
               </td>
               <td class="nowrap">{event.outcome ?? ''}</td>
-              <td class="detail">{event.detail ?? ''}</td>
+              <td class="detail">
+                {[event.detail, event.queuedMs !== null && `queued ${duration(event.queuedMs)}`, event.workMs !== null && `worked ${duration(event.workMs)}`].filter(Boolean).join(' · ')}
+              </td>
               <td class="nowrap small">{event.actor ?? ''}</td>
             </tr>
           ))}

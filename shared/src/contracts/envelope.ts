@@ -52,8 +52,16 @@ export const HEADERS = {
   replayedAt: 'x-replayed-at',
   /** On a reply: how many attempts the participant needed. */
   attempts: 'x-attempts',
-  /** How many times the orchestrator sent this command before (after step timeouts); 0 the first time. */
+  /** How many times the orchestrator sent this command before (a publish never confirmed, a person's retry); 0 the first time. */
   resend: 'x-resend',
+  /** On a command: how long the participant may work on one attempt (ms, start-to-close). */
+  workTimeout: 'x-work-timeout',
+  /** On a command: when the saga stops wanting it (epoch ms); a later delivery is dead-lettered as expired, unexecuted. */
+  expiresAt: 'x-expires-at',
+  /** When the participant first took the command from its queue (epoch ms): kept across its retries, and on the reply. */
+  startedAt: 'x-started-at',
+  /** On a reply: from that first start to the reply (ms), the participant's retries included. */
+  workMs: 'x-work-ms',
   /** The fault to inject for this command (only honoured when fault injection is enabled). */
   faultPlan: 'x-fault-plan',
   // Added when a message is dead-lettered by a Sagaflow consumer.
@@ -72,6 +80,10 @@ export const HEADERS = {
  */
 export const attemptOf = (command: Envelope) => (command.headers?.[HEADERS.attempt] as number | undefined) ?? 1;
 export const resendOf = (command: Envelope) => (command.headers?.[HEADERS.resend] as number | undefined) ?? 0;
+/** When the saga stops wanting this command (epoch ms), or null if it must run however late. */
+export const expiresAtOf = (command: Envelope) => (command.headers?.[HEADERS.expiresAt] as number | undefined) ?? null;
+/** The command's start-to-close limit, or `fallback` when it carries none. */
+export const workTimeoutOf = (command: Envelope, fallback: number) => (command.headers?.[HEADERS.workTimeout] as number | undefined) ?? fallback;
 
 /** Builds the envelope of a message caused by `cause` (same saga and correlation). */
 export function causedBy<P>(cause: MessageMeta, type: string, payload: P): Envelope<P> {

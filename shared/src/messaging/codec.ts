@@ -15,9 +15,12 @@ export interface OutgoingMessage {
 
 /** Maps an envelope onto AMQP properties (standard ones where AMQP has them) and a JSON body. */
 export function encode(envelope: Envelope, appId: string): OutgoingMessage {
+  const expiresAt = envelope.headers?.[HEADERS.expiresAt];
   return {
     content: Buffer.from(JSON.stringify(envelope.payload)),
     options: {
+      // A command the saga stops wanting expires in the queue (the broker dead-letters it as `expired`).
+      ...(typeof expiresAt === 'number' ? { expiration: String(Math.max(1, expiresAt - Date.now())) } : {}),
       messageId: envelope.messageId,
       type: envelope.type,
       correlationId: envelope.correlationId,
@@ -50,6 +53,10 @@ const COUNTERS: Record<string, readonly [number, number]> = {
   [HEADERS.attempts]: [1, 10_000],
   [HEADERS.retryBase]: [0, 10_000],
   [HEADERS.resend]: [0, 1_000],
+  [HEADERS.workTimeout]: [1, 86_400_000],
+  [HEADERS.expiresAt]: [0, Number.MAX_SAFE_INTEGER],
+  [HEADERS.startedAt]: [0, Number.MAX_SAFE_INTEGER],
+  [HEADERS.workMs]: [0, Number.MAX_SAFE_INTEGER],
 };
 
 /** A counter header's value, checked; `fallback` if it is absent. */

@@ -103,6 +103,18 @@ export const STEP_DURATION = new HistogramFamily(
   ['type', 'step', 'action', 'outcome'],
   SECONDS_FAST,
 );
+export const STEP_QUEUE_WAIT = new HistogramFamily(
+  'sagaflow_step_queue_wait_seconds',
+  'How long a step\'s command waited in its queue before the participant first took it (from the reply)',
+  ['type', 'step', 'action'],
+  SECONDS_SLOW,
+);
+export const STEP_WORK = new HistogramFamily(
+  'sagaflow_step_work_seconds',
+  'How long the participant worked on a step\'s command, its retries included (from the reply)',
+  ['type', 'step', 'action'],
+  SECONDS_FAST,
+);
 export const VERSION_CONFLICTS = new CounterFamily('sagaflow_saga_version_conflicts_total', 'Saga saves refused by the optimistic lock (the saga moved meanwhile); the replies are decided again', ['type']);
 // Without labels these would show a series on every process: registered by the orchestrator only (see below).
 export const TIMER_LAG = new HistogramFamily(
@@ -154,6 +166,27 @@ export const MESSAGES_PUBLISHED = new CounterFamily('sagaflow_messages_published
 export const MESSAGES_RETRIED = new CounterFamily('sagaflow_messages_retried_total', 'Messages parked in a delay queue for another attempt after their handler failed, by queue and type', ['queue', 'type']);
 export const MESSAGES_DEAD_LETTERED = new CounterFamily('sagaflow_messages_dead_lettered_total', 'Messages moved to their queue\'s .dlq, by queue, type and reason', ['queue', 'type', 'reason']);
 export const INBOX_DUPLICATES = new CounterFamily('sagaflow_inbox_duplicates_total', 'Commands the inbox had processed before, answered again with their stored reply, by type', ['type']);
+
+// ---- the broker link (every process) ----------------------------------------------------------------
+export const BROKER_BLOCKS = new CounterFamily('sagaflow_broker_blocked_total', 'Times RabbitMQ blocked a connection of this process (a memory or disk alarm: it stops taking publishes), by connection', ['connection']);
+const blocked = new Set<string>();
+new Gauge({
+  name: 'sagaflow_broker_blocked',
+  help: 'Connections of this process that RabbitMQ blocks now (publishing waits; consuming goes on, on its own connection)',
+  labelNames: ['connection'],
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const connection of ['consume', 'publish']) this.set({ connection }, blocked.has(connection) ? 1 : 0);
+  },
+});
+/** RabbitMQ blocked (true) or unblocked (false) one of this process's connections. */
+export function observeBlocked(connection: string, isBlocked: boolean): void {
+  if (isBlocked) {
+    blocked.add(connection);
+    BROKER_BLOCKS.bind(connection).inc();
+  } else blocked.delete(connection);
+}
 
 // ---- HTTP (every process) ----------------------------------------------------------------------------
 export const HTTP_REQUESTS = new CounterFamily('sagaflow_http_requests_total', 'HTTP requests answered, by method, route (its pattern, e.g. /orders/:id) and status', ['method', 'route', 'status']);
