@@ -1,4 +1,4 @@
-import { type OrderLine, statement, type Tx } from '@sagaflow/shared';
+import { type OrderLine, statement, type Queryable } from '@sagaflow/shared';
 
 /** The tables of the `StockItem` and `Reservation` entities: commands write them here, queries read the entities. */
 const STOCK = '"inventory"."stock_item"';
@@ -29,24 +29,24 @@ const MARK_RELEASED = statement('inventory.mark-released', `update ${RESERVATION
 
 /** Inventory's SQL for the saga's commands, on the command's transaction. */
 export const inventoryStore = {
-  async reservationOf(tx: Tx, orderId: string): Promise<{ status: 'HELD' | 'RELEASED'; lines: HeldLine[]; currency: string } | undefined> {
+  async reservationOf(tx: Queryable, orderId: string): Promise<{ status: 'HELD' | 'RELEASED'; lines: HeldLine[]; currency: string } | undefined> {
     const [row] = await tx.query<{ status: 'HELD' | 'RELEASED'; lines: HeldLine[]; currency: string }>(RESERVATION_OF, [orderId]);
     return row;
   },
 
   /** The stock of these SKUs, locked until commit (absent SKUs are not in the catalog). */
-  async lockStock(tx: Tx, skus: string[]): Promise<Map<string, { available: number; price: number; currency: string }>> {
+  async lockStock(tx: Queryable, skus: string[]): Promise<Map<string, { available: number; price: number; currency: string }>> {
     const rows = await tx.query<{ sku: string; available: number; price: number; currency: string }>(LOCK_STOCK, [skus]);
     return new Map(rows.map(({ sku, ...stock }) => [sku, stock]));
   },
 
   /** Moves these quantities from available to reserved (negative quantities move them back). */
-  moveStock: (tx: Tx, lines: OrderLine[]) => tx.query(MOVE_STOCK, [lines.map((line) => line.sku), lines.map((line) => line.quantity)]),
+  moveStock: (tx: Queryable, lines: OrderLine[]) => tx.query(MOVE_STOCK, [lines.map((line) => line.sku), lines.map((line) => line.quantity)]),
 
-  hold: (tx: Tx, orderId: string, lines: HeldLine[], currency: string) => tx.query(HOLD, [orderId, JSON.stringify(lines), currency]),
+  hold: (tx: Queryable, orderId: string, lines: HeldLine[], currency: string) => tx.query(HOLD, [orderId, JSON.stringify(lines), currency]),
 
   /** Release before reserve: remembered, so the reserve (if it ever comes) holds nothing. */
-  tombstone: (tx: Tx, orderId: string) => tx.query(TOMBSTONE, [orderId]),
+  tombstone: (tx: Queryable, orderId: string) => tx.query(TOMBSTONE, [orderId]),
 
-  markReleased: (tx: Tx, orderId: string) => tx.query(MARK_RELEASED, [orderId]),
+  markReleased: (tx: Queryable, orderId: string) => tx.query(MARK_RELEASED, [orderId]),
 };

@@ -1,4 +1,4 @@
-import { type OrderLine, type OrderStatus, statement, type Tx } from '@sagaflow/shared';
+import { type OrderLine, type OrderStatus, statement, type Queryable } from '@sagaflow/shared';
 
 /** The `Order` entity's table: commands write it here, queries read the entity. */
 const ORDERS = '"order"."orders"';
@@ -25,22 +25,22 @@ const TOMBSTONE = statement(
 /** The order service's SQL for the saga's commands, on the command's transaction. */
 export const orderStore = {
   /** Creates a PENDING order; false if one with that id exists (a redelivery, or a cancel that came first). */
-  async create(tx: Tx, order: { orderId: string; customerId: string; items: OrderLine[] }): Promise<boolean> {
+  async create(tx: Queryable, order: { orderId: string; customerId: string; items: OrderLine[] }): Promise<boolean> {
     return (await tx.query(CREATE, [order.orderId, order.customerId, JSON.stringify(order.items)])).length === 1;
   },
 
-  async statusOf(tx: Tx, orderId: string): Promise<OrderStatus | undefined> {
+  async statusOf(tx: Queryable, orderId: string): Promise<OrderStatus | undefined> {
     const [row] = await tx.query<{ status: OrderStatus }>(STATUS_OF, [orderId]);
     return row?.status;
   },
 
   /** Confirms a PENDING order; false if it is not PENDING (or does not exist). */
-  async confirm(tx: Tx, orderId: string, total: number, currency: string): Promise<boolean> {
+  async confirm(tx: Queryable, orderId: string, total: number, currency: string): Promise<boolean> {
     return (await tx.query(CONFIRM, [orderId, total, currency])).length === 1;
   },
 
   /** Cancels a PENDING order; false if it is not PENDING (or does not exist). */
-  async cancel(tx: Tx, orderId: string, reason: string): Promise<boolean> {
+  async cancel(tx: Queryable, orderId: string, reason: string): Promise<boolean> {
     return (await tx.query(CANCEL, [orderId, reason])).length === 1;
   },
 
@@ -48,5 +48,5 @@ export const orderStore = {
    * Cancel before create: a tombstone, so the create (if it ever comes) is refused. A create committing
    * meanwhile makes this insert fail, and the retry then cancels that order.
    */
-  tombstone: (tx: Tx, orderId: string, reason: string) => tx.query(TOMBSTONE, [orderId, reason]),
+  tombstone: (tx: Queryable, orderId: string, reason: string) => tx.query(TOMBSTONE, [orderId, reason]),
 };

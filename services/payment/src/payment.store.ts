@@ -1,4 +1,4 @@
-import { statement, type Tx } from '@sagaflow/shared';
+import { statement, type Queryable } from '@sagaflow/shared';
 
 /** The tables of the `Payment` and `VoidedOrder` entities: commands write them here, queries read the entities. */
 const PAYMENTS = '"payment"."payment"';
@@ -30,20 +30,20 @@ export const paymentStore = {
    * that finds no charge voids the order, and the charge must then see that (and the refund the charge).
    * Neither reads the other's uncommitted row, so a lock until commit orders them.
    */
-  takeTurn: (tx: Tx, orderId: string) => tx.query(TAKE_TURN, [`payment:${orderId}`]),
+  takeTurn: (tx: Queryable, orderId: string) => tx.query(TAKE_TURN, [`payment:${orderId}`]),
 
-  async chargeState(tx: Tx, orderId: string): Promise<{ chargeId: string | null; voided: boolean }> {
+  async chargeState(tx: Queryable, orderId: string): Promise<{ chargeId: string | null; voided: boolean }> {
     const [row] = await tx.query<{ charge_id: string | null; voided: boolean }>(CHARGE_STATE, [orderId]);
     return { chargeId: row.charge_id, voided: row.voided };
   },
 
-  insertCharge: (tx: Tx, charge: { id: string; orderId: string; amount: number; currency: string; paymentMethod: string }) =>
+  insertCharge: (tx: Queryable, charge: { id: string; orderId: string; amount: number; currency: string; paymentMethod: string }) =>
     tx.query(INSERT_CHARGE, [charge.id, charge.orderId, charge.amount, charge.currency, charge.paymentMethod]),
 
-  paymentsOf: (tx: Tx, orderId: string) => tx.query<{ id: string; type: 'charge' | 'refund' }>(PAYMENTS_OF, [orderId]),
+  paymentsOf: (tx: Queryable, orderId: string) => tx.query<{ id: string; type: 'charge' | 'refund' }>(PAYMENTS_OF, [orderId]),
 
   /** Nothing was charged: remember it, so that a charge that comes late takes no money. */
-  voidOrder: (tx: Tx, orderId: string) => tx.query(VOID, [orderId]),
+  voidOrder: (tx: Queryable, orderId: string) => tx.query(VOID, [orderId]),
 
-  insertRefund: (tx: Tx, refundId: string, chargeId: string) => tx.query(INSERT_REFUND, [refundId, chargeId]),
+  insertRefund: (tx: Queryable, refundId: string, chargeId: string) => tx.query(INSERT_REFUND, [refundId, chargeId]),
 };

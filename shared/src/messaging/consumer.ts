@@ -18,12 +18,17 @@ import { type Publisher, UnpublishableMessageError } from './publisher.js';
 export type MessageHandler = (message: ConsumeMessage) => Promise<void>;
 
 /**
- * Handles several messages at once (e.g. in one transaction) and says, per message, how it went: nothing
- * (done: ack it) or the error, treated as the single handler's would be. Throwing fails the whole batch:
- * an outage or a conflict is waited out and the batch runs again; anything else falls back to the
- * single handler, one message at a time.
+ * How one message of a batch went: nothing (done: ack it), the error (treated as the single handler's would
+ * be), or a promise of either, for a message the batch did not wait for (a slow one finished on its own).
  */
-export type BatchHandler = (messages: ConsumeMessage[]) => Promise<(Error | undefined)[]>;
+export type Outcome = Error | undefined | Promise<Error | undefined>;
+
+/**
+ * Handles several messages at once (e.g. in one transaction) and says, per message, how it went. Throwing
+ * fails the whole batch: an outage or a conflict is waited out and the batch runs again; anything else
+ * falls back to the single handler, one message at a time.
+ */
+export type BatchHandler = (messages: ConsumeMessage[]) => Promise<Outcome[]>;
 
 export interface ConsumerOptions {
   queue: string;
@@ -48,6 +53,8 @@ export interface ConsumerOptions {
 interface Delivery {
   channel: Channel;
   message: ConsumeMessage;
+  /** When this consumer took it (epoch ms). */
+  receivedAt: number;
   /** The bundle this part came in: it is acked once every part is settled. */
   bundle?: BundleInHand;
   /** Its processing span (tracing on), ended when it is settled. */
@@ -108,6 +115,12 @@ export class Consumer {
   /** sagaflow_messages_*_total of this queue, bound per message type. */
   private readonly consumed: PerType;
   private readonly retried: PerType;
+  /**
+   * Messages this process has had in hand, with the connection they came on (counted up at each reconnect). A
+   * message redelivered after a reconnect of ours was only in hand when the link dropped: bad luck, not poison.
+   */
+  private readonly held = new Map<string, number>();
+  private connections = 0;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -115,6 +128,7 @@ export class Consumer {
   ) {
     this.consumed = new PerType((type) => MESSAGES_CONSUMED.bind(options.queue, type));
     this.retried = new PerType((type) => MESSAGES_RETRIED.bind(options.queue, type));
+    connection.on('connect', () => this.connections++);
     this.channel = connection.createChannel({
       name: `consumer:${options.queue}`,
       confirm: false,
@@ -146,21 +160,26 @@ export class Consumer {
 
   private receive(channel: Channel, message: ConsumeMessage): void {
     const { maxBytes = Number.MAX_SAFE_INTEGER } = this.options;
+    const receivedAt = Date.now();
     if (message.content.length > maxBytes) {
       this.consumed.of(message.properties.type).inc();
-      this.deadLetterApart({ channel, message }, `a body of ${message.content.length} bytes is over MAX_MESSAGE_BYTES (${maxBytes})`);
+      this.deadLetterApart({ channel, message, receivedAt }, `a body of ${message.content.length} bytes is over MAX_MESSAGE_BYTES (${maxBytes})`);
       return;
     }
-    let deliveries: Delivery[] = isBundle(message) ? this.unpack(channel, message) : [{ channel, message }];
+    let deliveries: Delivery[] = isBundle(message) ? this.unpack(channel, message, receivedAt) : [{ channel, message, receivedAt }];
     for (const delivery of deliveries) {
       this.consumed.of(delivery.message.properties.type).inc();
       delivery.span = startConsumeSpan(this.options.queue, delivery.message);
     }
-    if (this.options.deliveries && message.fields.redelivered) {
-      this.settlingApart += deliveries.length;
-      this.redelivered.push(...deliveries);
-      this.nextRedelivery();
-      deliveries = [];
+    if (this.options.deliveries) {
+      const suspects = message.fields.redelivered ? deliveries.filter((delivery) => !this.wasInHandAcrossReconnect(delivery.message)) : [];
+      for (const delivery of deliveries) this.hold(delivery.message);
+      if (suspects.length) {
+        this.settlingApart += suspects.length;
+        this.redelivered.push(...suspects);
+        this.nextRedelivery();
+        deliveries = deliveries.filter((delivery) => !suspects.includes(delivery));
+      }
     }
     if (!this.options.batchHandler) {
       for (const delivery of deliveries) this.track(this.onMessage(delivery));
@@ -179,18 +198,35 @@ export class Consumer {
   }
 
   /** A bundle's parts, each a delivery of its own; a bundle that cannot be read is dead-lettered whole. */
-  private unpack(channel: Channel, message: ConsumeMessage): Delivery[] {
+  private unpack(channel: Channel, message: ConsumeMessage, receivedAt: number): Delivery[] {
     let parts: ConsumeMessage[];
     try {
       parts = unbundle(message);
     } catch (error) {
       this.consumed.of(message.properties.type).inc();
-      this.deadLetterApart({ channel, message }, errorText(error));
+      this.deadLetterApart({ channel, message, receivedAt }, errorText(error));
       return [];
     }
     this.bundlesInHand++;
     const bundle = new BundleInHand(channel, message, parts.length, () => this.bundlesInHand--);
-    return parts.map((part) => ({ channel, message: part, bundle }));
+    return parts.map((part) => ({ channel, message: part, bundle, receivedAt }));
+  }
+
+  /** Remembers that this process had the message in hand, on which connection (the oldest memories go first). */
+  private hold(message: ConsumeMessage): void {
+    const key = heldKey(message);
+    this.held.delete(key);
+    this.held.set(key, this.connections);
+    if (this.held.size > HELD_MEMORY) this.held.delete(this.held.keys().next().value!);
+  }
+
+  /**
+   * A redelivery of a message this process had in hand on an earlier connection: the broker took it back when
+   * the link dropped, not because it crashed its consumer. It is not counted towards MAX_DELIVERIES.
+   */
+  private wasInHandAcrossReconnect(message: ConsumeMessage): boolean {
+    const heldOn = this.held.get(heldKey(message));
+    return heldOn !== undefined && heldOn < this.connections;
   }
 
   /** Dead-letters a message refused before any batch takes it; no multi-ack may cover it meanwhile. */
@@ -248,10 +284,8 @@ export class Consumer {
     const batch = open.slice(0, this.options.prefetch);
     this.waiting = open.slice(batch.length);
     this.batchRunning = true;
-    // A batch of one takes the single handler: it needs no batch machinery (a savepoint, say).
-    const work = batch.length === 1 ? this.onMessage(batch[0]) : this.onBatch(batch);
     this.track(
-      work.finally(() => {
+      this.onBatch(batch).finally(() => {
         this.batchRunning = false;
         this.nextBatch();
       }),
@@ -260,7 +294,7 @@ export class Consumer {
 
   private async onBatch(batch: Delivery[]): Promise<void> {
     const { logger, queue } = this.options;
-    let outcomes: (Error | undefined)[] | null = null;
+    let outcomes: Outcome[] | null = null;
     for (let outages = 1; ; outages++) {
       try {
         // One transaction for the batch: its statements are traced under the first message's span.
@@ -281,7 +315,7 @@ export class Consumer {
       }
     }
     const [{ channel: first }] = batch;
-    if (outcomes?.every((error) => !error) && this.bundlesInHand === 0 && this.settlingApart === 0 && batch.every(({ channel }) => channel === first)) {
+    if (outcomes?.every((outcome) => outcome === undefined) && this.bundlesInHand === 0 && this.settlingApart === 0 && batch.every(({ channel }) => channel === first)) {
       // One frame acks the whole batch: batches run one at a time and in delivery order, so every earlier
       // delivery on this channel is settled already (no bundle is partly done, nothing refused on arrival pending).
       const last = batch.reduce((a, b) => (b.message.fields.deliveryTag > a.message.fields.deliveryTag ? b : a));
@@ -292,10 +326,32 @@ export class Consumer {
     await Promise.all(
       batch.map((delivery, index) => {
         if (!outcomes) return this.onMessage(delivery);
-        const error = outcomes[index];
-        if (!error) return this.ack(delivery);
-        return this.onFailure(delivery, error);
+        const outcome = outcomes[index];
+        if (outcome instanceof Promise) return this.settleLater(delivery, outcome);
+        if (!outcome) return this.ack(delivery);
+        return this.onFailure(delivery, outcome);
       }),
+    );
+  }
+
+  /**
+   * A message its batch did not wait for: settled once its outcome comes, apart from the batches (no multi-ack
+   * covers it meanwhile). An outage that fails it is waited out, as for a single message.
+   */
+  private settleLater(delivery: Delivery, outcome: Promise<Error | undefined>): void {
+    this.settlingApart++;
+    this.track(
+      outcome
+        .then(
+          (error) => error,
+          (error: Error) => error,
+        )
+        .then((error) => {
+          if (!error) return this.ack(delivery);
+          if (isConnectionFailure(error) && !this.stopping && !this.closedChannels.has(delivery.channel)) return this.onMessage(delivery);
+          return this.onFailure(delivery, error);
+        })
+        .finally(() => this.settlingApart--),
     );
   }
 
@@ -374,6 +430,8 @@ export class Consumer {
       [HEADERS.failures]: JSON.stringify(failures),
       [HEADERS.firstFailureAt]: failures[0].at,
       [HEADERS.lastFailureAt]: failures[failures.length - 1].at,
+      // When the work first began, so that the reply can tell the saga the wait in the queue apart from the work.
+      [HEADERS.startedAt]: typeof headers[HEADERS.startedAt] === 'number' ? headers[HEADERS.startedAt] : delivery.receivedAt,
     };
     if (!policy || attemptsThisRound >= policy.attempts) {
       await this.deadLetter(delivery, 'retries-exhausted', error, { ...retryState, [HEADERS.attempts]: attempt });
@@ -448,6 +506,12 @@ export class Consumer {
     }
   }
 }
+
+/** How many messages a consumer remembers having had in hand (to tell a reconnect from a crash). */
+const HELD_MEMORY = 20_000;
+
+/** A message as the delivery limit counts it: a copy the orchestrator sent again (x-resend) is another message. */
+const heldKey = (message: ConsumeMessage): string => `${String(message.properties.messageId)}#${String(message.properties.headers?.[HEADERS.resend] ?? 0)}`;
 
 /** The properties a moved message keeps (headers are set by the caller). */
 function copyProperties({ properties, fields }: ConsumeMessage): Options.Publish {

@@ -1,5 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import type { ConsumeMessage } from 'amqplib';
+import { HEADERS } from '../contracts/envelope.js';
 import { type Queryable, statement } from '../database/database.js';
 
 /**
@@ -33,7 +34,10 @@ export class DeliveryCounter {
     const headers = message.properties.headers;
     const brokerCount = headers?.['x-acquired-count'] ?? headers?.['x-delivery-count'];
     if (typeof brokerCount === 'number' && Number.isInteger(brokerCount) && brokerCount >= 0) return brokerCount + 1;
-    const [row] = await this.db.query<{ deliveries: number }>(this.count, [queue, String(message.properties.messageId ?? `tag-${message.fields.deliveryTag}`)]);
+    // A copy the orchestrator sent again (x-resend) is counted apart: its first copy's bad luck is not its own.
+    const resend = headers?.[HEADERS.resend];
+    const id = String(message.properties.messageId ?? `tag-${message.fields.deliveryTag}`) + (typeof resend === 'number' && resend > 0 ? `#${resend}` : '');
+    const [row] = await this.db.query<{ deliveries: number }>(this.count, [queue, id]);
     // The first delivery was never counted (only redeliveries are): the row's first count is the second start.
     return row.deliveries + 1;
   }

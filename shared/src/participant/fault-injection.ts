@@ -17,23 +17,20 @@ export class FaultInjection implements CommandMiddleware {
 
   constructor(private readonly logger: Logger) {}
 
-  async before(command: Envelope): Promise<boolean> {
+  /** In the handler's place, inside the transaction: hangs, waits, fails the attempt, or refuses, as planned. */
+  async around(command: Envelope, handle: () => Promise<StepReply>): Promise<StepReply> {
     const fault = this.faultOf(command);
-    if (!fault) return true;
-    if (fault['no-reply'] && resendOf(command) < fault['no-reply']) {
-      this.logger.warn({ ...envelopeLogFields(command), fault }, 'fault injected: command swallowed, no reply');
-      return false;
+    if (!fault) return handle();
+    if (fault['no-reply'] && attemptOf(command) <= fault['no-reply']) {
+      this.logger.warn({ ...envelopeLogFields(command), fault }, 'fault injected: hanging without a reply until the work timeout');
+      return new Promise<never>(() => undefined);
     }
     if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
     if (fault.error && attemptOf(command) <= fault.error) {
       throw new InjectedTransientError(`injected transient error on attempt ${attemptOf(command)} (fails the first ${fault.error})`);
     }
-    return true;
-  }
-
-  instead(command: Envelope): StepReply | undefined {
-    const fail = this.faultOf(command)?.fail;
-    return fail ? failed('INJECTED_FAILURE', fail === true ? 'injected permanent failure' : fail) : undefined;
+    if (fault.fail) return failed('INJECTED_FAILURE', fault.fail === true ? 'injected permanent failure' : fault.fail);
+    return handle();
   }
 
   beforeCommit(command: Envelope, delivery: ConsumeMessage): void {
@@ -51,7 +48,7 @@ export class FaultInjection implements CommandMiddleware {
 
   /**
    * Crash faults fire on the command's first delivery only: the redelivery after the restart goes
-   * through, and so does a copy sent again after a timeout (else each copy would crash the service anew).
+   * through, and so does a copy sent again (else each copy would crash the service anew).
    */
   private crash(command: Envelope, delivery: ConsumeMessage, point: 'crash-before-commit' | 'crash-after-commit'): void {
     if (!this.faultOf(command)?.[point] || delivery.fields.redelivered || resendOf(command) > 0) return;

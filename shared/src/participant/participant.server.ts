@@ -25,6 +25,8 @@ export interface ParticipantServerOptions {
   logger: Logger;
   /** Apply the fault plans commands carry (tests and demos only). */
   faultInjection: boolean;
+  /** SLOW_HANDLER_MS: a handler of a batch this slow is finished on its own. */
+  slowHandlerMs: number;
 }
 
 /**
@@ -45,6 +47,7 @@ export class ParticipantServer extends Server implements CustomTransportStrategy
       logger: options.logger,
       publisher: options.broker.publisher,
       middleware: options.faultInjection ? new FaultInjection(options.logger) : undefined,
+      slowHandlerMs: options.slowHandlerMs,
       handlerFor: (type) => {
         const handler = this.handlerFor(type);
         return handler ? async (payload, context) => settled(await handler(payload, context)) : undefined;

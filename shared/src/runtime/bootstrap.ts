@@ -55,8 +55,20 @@ export async function startProcess(options: ProcessOptions): Promise<INestApplic
   });
   await options.beforeListen?.(app);
   await app.listen(env.PORT);
+  boundHttpWaits(app);
   logger.info({ port: env.PORT }, 'ready');
   return app;
+}
+
+/**
+ * Every wait on HTTP is bounded too: a client that sends its headers or body slowly, or keeps an idle
+ * connection, is cut off, so that slow clients cannot hold the server's sockets.
+ */
+function boundHttpWaits(app: INestApplication): void {
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
 }
 
 /** Runs `work` under a PostgreSQL advisory lock (session-level, on a connection of its own). */
@@ -111,6 +123,7 @@ export function startParticipant(options: ProcessOptions & { service: ServiceNam
         em: app.get(MikroORM).em,
         logger: options.logger,
         faultInjection: options.env.FAULT_INJECTION,
+        slowHandlerMs: options.env.SLOW_HANDLER_MS,
       });
       app.useGlobalFilters(new RethrowRpcErrors(app.getHttpAdapter()));
       app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
