@@ -62,7 +62,7 @@ import { UiController } from './ui/ui.controller.js';
     { provide: LiveUpdates, useFactory: (db: Database, deadLetters: DeadLetters) => new LiveUpdates(db, deadLetters), inject: [Database, DeadLetters] },
     {
       provide: QueryClient,
-      useFactory: (broker: Broker) => new QueryClient(broker.connection, 'orchestrator', env.QUERY_TIMEOUT_MS, broker.declare),
+      useFactory: (broker: Broker) => new QueryClient(broker.publishConnection, 'orchestrator', env.QUERY_TIMEOUT_MS, broker.declarePublishing),
       inject: [Broker],
     },
   ],

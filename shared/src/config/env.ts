@@ -44,6 +44,19 @@ export const BaseEnv = z.object({
   RETENTION_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).default(600_000),
   /** PostgreSQL connections per process. */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  /**
+   * Every wait on PostgreSQL is bounded. Past these, the database counts as away (an outage, never a message's
+   * fault): messages are held and retried, and requests answer 503 with Retry-After. A connection from the
+   * pool (a new one included); one statement (cancelled by PostgreSQL); a transaction left idle.
+   */
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(1_500),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
+  /**
+   * A command handler that works this long outside its statements (waiting on something slow) is taken out of
+   * the batch it came in and finished on its own, so that the batch's other replies need not wait for it.
+   */
+  SLOW_HANDLER_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** Attempts at a message whose handler keeps failing, for messages without a retry policy of their own. */
   RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
   /** Honour fault plans carried by orders (tests and demos only). Off: an order with a plan is refused. */
@@ -60,6 +73,13 @@ export const BaseEnv = z.object({
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: unsetIfEmpty(z.enum(['http/protobuf', 'http/json'], 'http/protobuf or http/json (gRPC is not shipped)')),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;
+
+/** The PostgreSQL timeouts of a process's settings (every pool gets them). */
+export const databaseTimeouts = (env: BaseEnv) => ({
+  connectMs: env.DB_CONNECT_TIMEOUT_MS,
+  statementMs: env.DB_STATEMENT_TIMEOUT_MS,
+  idleInTransactionMs: env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+});
 
 /** Parses the environment; on a bad value prints every problem by variable name and exits. */
 export function loadEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {

@@ -45,6 +45,8 @@ export class Publisher {
   private readonly maxBytes: number;
   /** Confirmed publishes, per exchange and type (sagaflow_messages_published_total). */
   private readonly sent = new Map<string, PerType>();
+  /** RabbitMQ blocks this connection (a memory or disk alarm): a publish would wait until it clears. */
+  private blocked = false;
 
   constructor(
     connection: AmqpConnectionManager,
@@ -54,6 +56,9 @@ export class Publisher {
   ) {
     this.bundleMax = bundleMax;
     this.maxBytes = maxBytes;
+    connection.on('blocked', () => (this.blocked = true));
+    connection.on('unblocked', () => (this.blocked = false));
+    connection.on('disconnect', () => (this.blocked = false));
     this.channel = connection.createChannel({
       name: `${appId}-publisher`,
       confirm: true,
@@ -186,6 +191,11 @@ export class Publisher {
 
   waitForConnect(): Promise<void> {
     return this.channel.waitForConnect();
+  }
+
+  /** Whether a publish would go out now: connected, and not blocked by an alarm. */
+  ready(): boolean {
+    return this.open !== undefined && !this.blocked;
   }
 
   close(): Promise<void> {

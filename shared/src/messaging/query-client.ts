@@ -57,7 +57,8 @@ export class QueryClient {
     });
     // Rejected by the timer while still sending (reconnecting, say): that rejection is the answer, awaited below.
     response.catch(() => undefined);
-    await this.channel.waitForConnect();
+    // The broker away: the timer answers, not the reconnect (which may take as long as the outage).
+    await Promise.race([this.channel.waitForConnect(), response]);
     await this.channel.publish(EXCHANGES.queries, query.type, Buffer.from(JSON.stringify(payload)), {
       replyTo: this.replyTo,
       correlationId,

@@ -7,20 +7,26 @@ import { connectBroker } from '../messaging/connection.js';
 import { type BatchHandler, Consumer, type MessageHandler } from '../messaging/consumer.js';
 import type { DeliveryCounter } from '../messaging/deliveries.js';
 import { Publisher } from '../messaging/publisher.js';
-import { awaitDeclared, declareTopology, partOf } from '../topology/declare.js';
+import { awaitDeclared, declareTopology, partOf, type TopologyPart } from '../topology/declare.js';
 import { buildTopology, OWNERS } from '../topology/topology.js';
 
 /**
- * A process's link to RabbitMQ: one reconnecting connection, one confirmed publisher, and consumers.
- * Every channel declares the process's own part of the topology when it opens, after waiting for what
- * other processes own (exchanges it binds to or publishes to), so start order does not matter.
+ * A process's link to RabbitMQ: a reconnecting connection for its consumers and another for its confirmed
+ * publisher (and queries), since a memory or disk alarm blocks a connection that publishes and would stop
+ * its consumers too. Every channel declares the process's own part of the topology when it opens, after
+ * waiting for what other processes own (exchanges it binds to or publishes to), so start order does not matter.
  */
 export class Broker {
+  /** The consumers' connection (and the console's, which reads the dead-letter queues). */
   readonly connection: AmqpConnectionManager;
+  /** The publisher's connection (and the query client's). */
+  readonly publishConnection: AmqpConnectionManager;
   readonly publisher: Publisher;
   private readonly consumers: Consumer[] = [];
-  /** Run by every channel of this process when it opens (on each reconnect). */
+  /** Run by every channel of this process when it opens (on each reconnect): on the consumers' connection, and on the publisher's. */
   readonly declare: (channel: ConfirmChannel) => Promise<void>;
+  readonly declarePublishing: (channel: ConfirmChannel) => Promise<void>;
+  private readonly part: TopologyPart;
   /** Per connection: the others' part has been seen (one wait shared by all channels). */
   private readonly othersDeclared = new WeakMap<object, Promise<void>>();
 
@@ -33,24 +39,12 @@ export class Broker {
   ) {
     const owner = OWNERS.find((candidate) => candidate === name);
     if (!owner) throw new Error(`${name} owns no part of the broker topology`);
-    const part = partOf(owner, buildTopology(env.QUEUE_TYPE));
-    this.declare = async (channel) => {
-      const model = this.connection.connection;
-      if (model) {
-        let declared = this.othersDeclared.get(model);
-        if (!declared) {
-          // Normal at a first start (the orchestrator declares the shared exchanges); a warning if it lasts.
-          const waiting = (missing: string, waitedSeconds: number) =>
-            logger[waitedSeconds ? 'warn' : 'info']({ missing, waitedSeconds }, 'waiting for the process that owns it to declare it');
-          declared = awaitDeclared(model, part.awaits, waiting);
-          this.othersDeclared.set(model, declared);
-        }
-        await declared;
-      }
-      await declareTopology(channel, part);
-    };
-    this.connection = connectBroker(env.AMQP_URL, name, logger);
-    this.publisher = new Publisher(this.connection, name, this.declare, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES });
+    this.part = partOf(owner, buildTopology(env.QUEUE_TYPE));
+    this.connection = connectBroker(env.AMQP_URL, name, 'consume', logger);
+    this.publishConnection = connectBroker(env.AMQP_URL, name, 'publish', logger);
+    this.declare = this.declareOn(this.connection);
+    this.declarePublishing = this.declareOn(this.publishConnection);
+    this.publisher = new Publisher(this.publishConnection, name, this.declarePublishing, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES });
   }
 
   /**
@@ -74,8 +68,27 @@ export class Broker {
     return consumer;
   }
 
+  /** Declares the process's part once the others' part is there, waiting on a channel of `manager`'s connection. */
+  private declareOn(manager: AmqpConnectionManager): (channel: ConfirmChannel) => Promise<void> {
+    return async (channel) => {
+      const model = manager.connection;
+      if (model) {
+        let declared = this.othersDeclared.get(model);
+        if (!declared) {
+          // Normal at a first start (the orchestrator declares the shared exchanges); a warning if it lasts.
+          const waiting = (missing: string, waitedSeconds: number) =>
+            this.logger[waitedSeconds ? 'warn' : 'info']({ missing, waitedSeconds }, 'waiting for the process that owns it to declare it');
+          declared = awaitDeclared(model, this.part.awaits, waiting);
+          this.othersDeclared.set(model, declared);
+        }
+        await declared;
+      }
+      await declareTopology(channel, this.part);
+    };
+  }
+
   isConnected(): boolean {
-    return this.connection.isConnected();
+    return this.connection.isConnected() && this.publishConnection.isConnected();
   }
 
   onApplicationShutdown(): Promise<void> {
@@ -86,6 +99,6 @@ export class Broker {
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((consumer) => consumer.close()));
     await this.publisher.close();
-    await this.connection.close();
+    await Promise.all([this.connection.close(), this.publishConnection.close()]);
   }
 }

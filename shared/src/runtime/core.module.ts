@@ -6,8 +6,8 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
-import type { BaseEnv } from '../config/env.js';
-import { Database } from '../database/database.js';
+import { type BaseEnv, databaseTimeouts } from '../config/env.js';
+import { Database, poolTimeouts } from '../database/database.js';
 import { DeliveryCounter } from '../messaging/deliveries.js';
 import { isProbe } from '../observability/http.js';
 import { configureMetrics } from '../observability/metrics.js';
@@ -63,6 +63,7 @@ export class SagaflowCoreModule {
             extensions: [Migrator],
             migrations: { migrationsList: options.migrations, snapshot: false, tableName: 'mikro_orm_migrations' },
             pool: { min: 1, max: env.DB_POOL_SIZE },
+            driverOptions: poolTimeouts(databaseTimeouts(env)),
             allowGlobalContext: false,
           }),
         }),
@@ -71,7 +72,7 @@ export class SagaflowCoreModule {
       controllers: [HealthController, MetricsController],
       providers: [
         { provide: Broker, useFactory: (db: Database) => new Broker(env, name, logger, new DeliveryCounter(db, schema)), inject: [Database] },
-        { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger) },
+        { provide: Database, useFactory: () => new Database(env.DATABASE_URL, env.DB_POOL_SIZE, logger, databaseTimeouts(env)) },
         {
           provide: RetentionSweeper,
           useFactory: (db: Database) =>
