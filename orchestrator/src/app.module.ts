@@ -10,6 +10,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { Sessions } from './auth/session.js';
 import { env, logger } from './config.js';
 import { migrations } from './migrations/index.js';
+import { Admission } from './orders/admission.js';
 import { IDEMPOTENCY_KEY_RETENTION } from './orders/idempotency-keys.js';
 import { GetOrderHandler, ListOrdersHandler } from './orders/order-queries.js';
 import { OrdersController } from './orders/orders.controller.js';
@@ -54,6 +55,7 @@ import { UiController } from './ui/ui.controller.js';
     },
     { provide: APP_GUARD, useClass: AuthGuard },
     SagaRuntime,
+    Admission,
     PlaceOrderHandler,
     GetOrderHandler,
     ListOrdersHandler,

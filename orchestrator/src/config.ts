@@ -35,10 +35,16 @@ export const env = loadEnv(
     /** The tracing UI's page for one trace, `{traceId}` standing for the id (e.g. http://localhost:16686/trace/{traceId}). */
     TRACING_UI_URL: unsetOr(z.url().refine((url) => url.includes('{traceId}'), 'must contain {traceId}')),
     PORT: z.coerce.number().int().default(3000),
-    /** The order saga's timers (see order-saga.definition.ts): reply timeout, resends, whole-saga deadline. */
-    STEP_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
-    STEP_RESENDS: z.coerce.number().int().min(0).max(100).default(2),
+    /** The order saga's timers (see order-saga.definition.ts): a participant's work on one attempt, and the whole saga's deadline. */
+    STEP_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     SAGA_DEADLINE_MS: z.coerce.number().int().min(1_000).default(300_000),
+    /**
+     * Admission control: POST /orders answers 429 with Retry-After, placing nothing, while this many sagas are
+     * running, or while the replies of the last seconds say that commands waited this long in their queues.
+     * An order accepted is one Sagaflow can finish quickly; 0 turns a bound off.
+     */
+    ADMIT_MAX_ACTIVE_SAGAS: z.coerce.number().int().min(0).default(1_000),
+    ADMIT_MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
     /** Attempts at an undo (transient errors and refusals alike) before the saga is COMPENSATION_FAILED. */
     COMPENSATION_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
     /** How long the read endpoints wait for a service to answer a query. */

@@ -40,6 +40,7 @@ const ERRORS = {
   413: error('PayloadTooLarge', 'The body is over 100 KB (no `error` field: the body parser answers).'),
   415: error('UnsupportedMediaType', 'A JSON body in a charset other than UTF-8 (no `error` field: the body parser answers).'),
   422: error('IdempotencyKeyReused', 'The Idempotency-Key was used before with a different body.'),
+  429: error('TooManyOrders', 'Sagaflow has as much work in hand as it can finish quickly (ADMIT_MAX_ACTIVE_SAGAS, ADMIT_MAX_QUEUE_WAIT_MS): nothing was placed; try again after Retry-After (with the same Idempotency-Key).', RetryAfter),
   503: error('Unavailable', 'PostgreSQL, RabbitMQ or the service answering a read is out of reach; safe to retry (with the same Idempotency-Key).', RetryAfter),
 } satisfies Record<number, ZodOpenApiResponseObject>;
 const errors = (...codes: (keyof typeof ERRORS)[]): ZodOpenApiResponsesObject => Object.fromEntries(codes.map((code) => [code, ERRORS[code]]));
@@ -137,7 +138,7 @@ function build() {
               }),
             },
             ...BODY_ERRORS,
-            ...errors(422),
+            ...errors(422, 429),
           },
         }),
         get: route('client', {

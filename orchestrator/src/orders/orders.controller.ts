@@ -5,6 +5,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { actsFor, Caller, type Principal } from '../auth/principal.js';
 import { checkHeader, ZodPipe } from '../http/zod.pipe.js';
+import { Admission, TooManyOrders } from './admission.js';
 import { IdempotencyKey } from './idempotency-keys.js';
 import { GetOrder, ListOrders } from './order-queries.js';
 import { PlaceOrder, PlaceOrderBody } from './place-order.js';
@@ -21,11 +22,13 @@ export class OrdersController {
   constructor(
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
+    private readonly admission: Admission,
   ) {}
 
   /**
    * Accepts the order and starts its saga: 202, with the order to follow at Location. A repeat with the
-   * same Idempotency-Key gets the first answer again, marked Idempotent-Replayed.
+   * same Idempotency-Key gets the first answer again, marked Idempotent-Replayed. With too much work in
+   * hand it places nothing: 429 with Retry-After.
    */
   @Post()
   @HttpCode(202)
@@ -37,6 +40,12 @@ export class OrdersController {
     @Res({ passthrough: true }) response: Response,
   ) {
     if (!actsFor(caller, body.customerId)) throw new ForbiddenException(`this token acts for customer ${caller.customerId} only`);
+    try {
+      this.admission.admit();
+    } catch (error) {
+      if (error instanceof TooManyOrders) response.setHeader('Retry-After', String(error.retryAfterSeconds));
+      throw error;
+    }
     const { order, replayed } = await this.commands.execute(
       new PlaceOrder(body, checkHeader('X-Correlation-Id', CorrelationId, correlationId), checkHeader('Idempotency-Key', IdempotencyKey, idempotencyKey)),
     );
