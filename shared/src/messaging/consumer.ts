@@ -36,6 +36,8 @@ export interface ConsumerOptions {
   prefetch: number;
   /** A larger body is dead-lettered at once, unread (MAX_MESSAGE_BYTES). */
   maxBytes?: number;
+  /** A redelivered message still running after this long lets the next one start beside it (SLOW_HANDLER_MS). */
+  slowMs?: number;
   /** Redelivered messages are counted, and started at most `limit` times (MAX_DELIVERIES). */
   deliveries?: { counter: DeliveryCounter; limit: number };
   /** Retries for messages that carry no `x-retry-policy` header; null: the queue has no retry queues, dead-letter at once. */
@@ -238,18 +240,27 @@ export class Consumer {
   /**
    * Starts the next redelivered message, alone: counted first (committed), so that one which crashes its
    * consumer every time is dead-lettered after MAX_DELIVERIES starts, and one that only shared a crashed
-   * consumer's prefetch, waiting behind it, is not charged for it.
+   * consumer's prefetch, waiting behind it, is not charged for it. One still running after `slowMs` has
+   * not crashed anything yet: the next starts beside it, so that a slow one does not hold the others.
    */
   private nextRedelivery(): void {
     if (this.redeliveryRunning || this.stopping) return;
     const delivery = this.redelivered.shift();
     if (!delivery) return;
     this.redeliveryRunning = true;
+    let released = false;
+    const next = () => {
+      clearTimeout(timer);
+      if (released) return;
+      released = true;
+      this.redeliveryRunning = false;
+      this.nextRedelivery();
+    };
+    const timer = setTimeout(next, this.options.slowMs ?? 250);
     this.track(
       this.startCounted(delivery).finally(() => {
         this.settlingApart--;
-        this.redeliveryRunning = false;
-        this.nextRedelivery();
+        next();
       }),
     );
   }

@@ -59,6 +59,7 @@ export class Broker {
       prefetch: this.env.PREFETCH,
       maxBytes: this.env.MAX_MESSAGE_BYTES,
       deliveries: this.deliveryCounter && { counter: this.deliveryCounter, limit: this.env.MAX_DELIVERIES },
+      slowMs: this.env.SLOW_HANDLER_MS,
       retryPolicy: retries ? { ...DEFAULT_RETRY_POLICY, attempts: this.env.RETRY_ATTEMPTS } : null,
       publisher: this.publisher,
       logger: this.logger,
