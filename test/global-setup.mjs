@@ -12,9 +12,8 @@ export default async function globalSetup() {
     env: {
       LOG_LEVEL: 'info',
       FAULT_INJECTION: 'true',
-      // Short timers, so that timeouts and deadlines can be watched in a test.
+      // Short timers, so that work timeouts and deadlines can be watched in a test.
       STEP_TIMEOUT_MS: '4000',
-      STEP_RESENDS: '1',
       SAGA_DEADLINE_MS: '9000',
       COMPENSATION_ATTEMPTS: '3',
     },

@@ -5,7 +5,7 @@
 // commit together. The orchestrator takes a backlog of replies the same way: one read and one statement for
 // many sagas, each ending as it would alone.
 import type { ConfirmChannel } from 'amqplib';
-import type { Envelope } from '../../shared/src/contracts/envelope.js';
+import { type Envelope, HEADERS } from '../../shared/src/contracts/envelope.js';
 import { decode, encode } from '../../shared/src/messaging/codec.js';
 import { EXCHANGES } from '../../shared/src/topology/topology.js';
 import { eventually, type IsolatedSystem, query } from '../../shared/src/testkit/index.js';
@@ -84,6 +84,37 @@ test('a backlog of commands is handled in few transactions, each command answere
     [commands.map((command) => command.messageId)],
   );
   expect(transactions).toBeLessThan(10);
+}, 120_000);
+
+test('a slow handler does not hold its batch: the others are answered at once, the slow one alone, later', async () => {
+  const { system } = isolated;
+  await system.kill('orchestrator');
+  await system.kill('inventory');
+  // The slow one waits 3 s where a slow handler would, inside its transaction; it comes first in the backlog.
+  const slow = { ...reserveCommand([{ sku: 'SKU-MUG', quantity: 1 }]), headers: { [HEADERS.faultPlan]: JSON.stringify({ delay: 3_000 }) } };
+  const others = Array.from({ length: 12 }, () => reserveCommand([{ sku: 'SKU-MUG', quantity: 1 }]));
+  for (const command of [slow, ...others]) {
+    const { content, options } = encode(command, 'batching-test');
+    channel.publish(EXCHANGES.commands, command.type, content, options);
+  }
+  await channel.waitForConfirms();
+  await system.startProcess('inventory');
+  const arrived: { causationId: string; at: number }[] = [];
+  await eventually(
+    async () => {
+      for (let message = await channel.get('orchestrator.replies'); message; message = await channel.get('orchestrator.replies')) {
+        arrived.push({ causationId: decode(message).causationId, at: Date.now() });
+        channel.ack(message);
+      }
+      return arrived.length >= 13;
+    },
+    { timeoutMs: 30_000, intervalMs: 20, what: 'the replies of the backlog' },
+  );
+  const slowAt = arrived.find((reply) => reply.causationId === slow.messageId)!.at;
+  const othersAt = arrived.filter((reply) => reply.causationId !== slow.messageId).map((reply) => reply.at);
+  expect(arrived.map((reply) => reply.causationId).slice(-1)).toEqual([slow.messageId]);
+  expect(slowAt - Math.max(...othersAt)).toBeGreaterThan(2_000);
+  await system.startProcess('orchestrator');
 }, 120_000);
 
 test('the orchestrator applies a backlog of replies in batches, each saga ending as it would alone', async () => {

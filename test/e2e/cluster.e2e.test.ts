@@ -26,7 +26,7 @@ beforeAll(async () => {
     prefix: 'sagaflow_cluster',
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/cluster`,
-    env: { QUEUE_TYPE: 'quorum', STEP_TIMEOUT_MS: '10000', STEP_RESENDS: '2' },
+    env: { QUEUE_TYPE: 'quorum' },
     broker: cluster.endpoints,
   });
 }, 240_000);

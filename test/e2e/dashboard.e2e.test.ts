@@ -23,11 +23,10 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`);
   mkdirSync(ARTIFACTS, { recursive: true });
   [suite, browser] = await Promise.all([
-    // Timers longer than the charge's five attempts (about 21 s of back-off), so that the dead letter waits for a
-    // person; traces kept (printed to the logs) so that the saga's trace id is linked to a tracing UI.
+    // A deadline longer than the charge's five attempts (about 21 s of back-off), so that the dead letter waits for
+    // a person; traces kept (printed to the logs) so that the saga's trace id is linked to a tracing UI.
     startSuiteSystem('dashboard', {
       FAULT_INJECTION: 'true',
-      STEP_TIMEOUT_MS: '90000',
       SAGA_DEADLINE_MS: '180000',
       OTEL_TRACES_EXPORTER: 'console',
       TRACING_UI_URL: `${TRACING_UI}/trace/{traceId}`,

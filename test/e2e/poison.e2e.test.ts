@@ -50,3 +50,25 @@ test('a command that crashes inventory on every delivery is dead-lettered on its
   // Answering the bystander crashed nothing more.
   expect(inventoryCrashes()).toBe(4);
 }, 150_000);
+
+test('a command in hand while the broker connection drops again and again is bad luck, not poison: it is answered, not dead-lettered', async () => {
+  const { admin, vhost, databaseUrl } = suite.isolated.environment;
+  const dlq = QUEUES.deadLettersOf(QUEUES.commandsOf('inventory'));
+  const lettersBefore = (await suite.channel.checkQueue(dlq)).messageCount;
+  // Slow where a slow handler would be (in its transaction): each time, the connection drops before it commits.
+  const slow = reserveCommand([{ sku: 'SKU-MUG', quantity: 1 }]);
+  slow.headers = { [HEADERS.faultPlan]: JSON.stringify({ delay: 1_500 }) };
+  const { content, options } = encode(slow, 'poison-test');
+  suite.channel.publish(EXCHANGES.commands, slow.type, content, options);
+  await suite.channel.waitForConfirms();
+  // More drops than MAX_DELIVERIES (4): every one returns the command to the queue, redelivered.
+  for (let drop = 0; drop < 6; drop++) {
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await admin.closeConnections(vhost, (name) => name.startsWith('inventory ')).catch(() => undefined);
+  }
+  await eventually(
+    async () => ((await query(databaseUrl, 'select message_id from inventory.inbox where message_id = $1', [slow.messageId])).length > 0 ? true : undefined),
+    { what: 'the slow command answered', timeoutMs: 60_000 },
+  );
+  expect((await suite.channel.checkQueue(dlq)).messageCount).toBe(lettersBefore);
+}, 120_000);

@@ -20,7 +20,7 @@ let db: Database;
 let engine: SagaEngine;
 
 beforeAll(async () => {
-  connection = connectBroker(amqpUrl, 'saga-inserts-test', logger);
+  connection = connectBroker(amqpUrl, 'saga-inserts-test', 'publish', logger);
   const publisher = new Publisher(connection, 'saga-inserts-test');
   await publisher.waitForConnect();
   db = new Database(databaseUrl, 2, logger);

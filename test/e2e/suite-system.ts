@@ -12,23 +12,32 @@ export interface SuiteSystem {
 }
 
 /** A system of the suite's own (processes, vhost, database), for suites that stop processes or change settings. */
-export async function startSuiteSystem(name: string, env: NodeJS.ProcessEnv, { restartCrashed = false } = {}): Promise<SuiteSystem> {
+export async function startSuiteSystem(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  { restartCrashed = false, nodeFlags, databaseHost }: { restartCrashed?: boolean; nodeFlags?: string[]; databaseHost?: string } = {},
+): Promise<SuiteSystem> {
   const isolated = await startIsolatedSystem({
     prefix: `sagaflow_${name}`,
     rootDir: fileURLToPath(new URL('../..', import.meta.url)),
     logDir: `${process.env.SAGAFLOW_LOG_DIR}/${name}`,
     env,
     restartCrashed,
+    nodeFlags,
+    databaseHost,
   });
   let connection: ChannelModel | undefined;
   try {
     connection = await amqplib.connect(isolated.environment.amqpUrl);
+    // A suite may stop the broker: its connection then dies, and must not take the test run with it.
+    connection.on('error', () => undefined);
     const channel = await connection.createConfirmChannel();
+    channel.on('error', () => undefined);
     return {
       isolated,
       channel,
       dispose: async () => {
-        await connection!.close();
+        await Promise.race([connection!.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
         await isolated.dispose();
       },
     };

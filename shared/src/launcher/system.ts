@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { PROCESSES, type ProcessName } from './processes.js';
 
@@ -140,6 +140,20 @@ export class SagaflowSystem {
     return code;
   }
 
+  /**
+   * Freezes a process (SIGSTOP): it holds its connections and the messages in its hands, and answers nothing,
+   * as a hung service would; `resume` (SIGCONT) lets it go on.
+   */
+  pause(name: ProcessName, instance = 1): void {
+    const child = this.children.get(keyOf(name, instance));
+    if (!child) throw new Error(`${label(name, instance)} is not running`);
+    child.kill('SIGSTOP');
+  }
+
+  resume(name: ProcessName, instance = 1): void {
+    this.children.get(keyOf(name, instance))?.kill('SIGCONT');
+  }
+
   async restart(name: ProcessName, instance = 1): Promise<void> {
     await this.kill(name, 'SIGKILL', instance);
     await this.startProcess(name, instance);
@@ -148,6 +162,20 @@ export class SagaflowSystem {
   /** The operating-system process ids of everything running (for CPU and memory readings). */
   pids(): number[] {
     return [...this.children.values()].map((child) => child.pid!).filter(Boolean);
+  }
+
+  /** Each running process's peak resident memory so far (VmHWM), in MB, by its label (`payment`, `payment-2`). */
+  peakRssMb(): Record<string, number> {
+    const peaks: Record<string, number> = {};
+    for (const [key, child] of this.children) {
+      const [name, instance] = key.split('#');
+      try {
+        peaks[label(name as ProcessName, Number(instance))] = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return peaks;
   }
 
   isRunning(name: ProcessName, instance = 1): boolean {

@@ -31,8 +31,29 @@ export interface OrderResponse {
     }[];
     /** The awaited command, set aside because it can never be published as it is. */
     setAside: { step: string; commandType: string; messageId: string; reason: string; at: string } | null;
-    history: { kind: string; step: string | null; messageId: string | null; messageType: string | null; outcome: string | null; detail: string | null }[];
+    history: {
+      kind: string;
+      step: string | null;
+      messageId: string | null;
+      messageType: string | null;
+      outcome: string | null;
+      detail: string | null;
+      queuedMs: number | null;
+      workMs: number | null;
+    }[];
   };
+}
+
+/** A dead letter as the console lists it. */
+export interface DeadLetterRow {
+  messageId: string;
+  queue: string;
+  originalQueue: string;
+  type: string | null;
+  sagaId: string | null;
+  orderId?: string | null;
+  reason: string | null;
+  error: string | null;
 }
 
 /** The HTTP API as a test (or a person's script) uses it, with a bearer token (an API key or a JWT) if given. */
@@ -54,20 +75,29 @@ export class SagaflowClient {
     return new SagaflowClient(this.baseUrl, token);
   }
 
-  async placeOrder(order: PlaceOrderRequest, headers: Record<string, string> = {}): Promise<{ status: number; body: any; location: string | null }> {
+  async placeOrder(
+    order: PlaceOrderRequest,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; location: string | null; retryAfter: string | null }> {
     const response = await this.fetch('/orders', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(order),
     });
-    return { status: response.status, body: await response.json(), location: response.headers.get('location') };
+    return { status: response.status, body: await response.json(), location: response.headers.get('location'), retryAfter: response.headers.get('retry-after') };
   }
 
-  /** Places an order that must be accepted; returns its id. */
-  async submit(order: PlaceOrderRequest): Promise<string> {
-    const { status, body } = await this.placeOrder(order);
-    if (status !== 202) throw new Error(`order refused with ${status}: ${JSON.stringify(body)}`);
-    return body.orderId;
+  /**
+   * Places an order that must be accepted; returns its id. Like any good client it waits as Retry-After says
+   * when Sagaflow sheds load (429) or waits for a dependency (503), and tries again, for up to `patienceMs`.
+   */
+  async submit(order: PlaceOrderRequest, patienceMs = 60_000): Promise<string> {
+    for (const deadline = Date.now() + patienceMs; ; ) {
+      const { status, body, retryAfter } = await this.placeOrder(order);
+      if (status === 202) return body.orderId;
+      if ((status !== 429 && status !== 503) || Date.now() > deadline) throw new Error(`order refused with ${status}: ${JSON.stringify(body)}`);
+      await new Promise((resolve) => setTimeout(resolve, Number(retryAfter ?? 1) * 1_000));
+    }
   }
 
   async order(orderId: string): Promise<OrderResponse | undefined> {
@@ -113,6 +143,11 @@ export class SagaflowClient {
       cursor = page.nextCursor;
     }
     return letters;
+  }
+
+  /** The first dead letter in the console that `matches`, once there is one. */
+  awaitDeadLetter(matches: (letter: DeadLetterRow) => boolean, timeoutMs = 30_000): Promise<DeadLetterRow> {
+    return eventually(async () => (await this.deadLetters<DeadLetterRow>()).find(matches), { timeoutMs, what: 'a matching dead letter in the console' });
   }
 
   async get<T>(path: string): Promise<T> {

@@ -50,13 +50,13 @@ export class BrokerAdmin {
   }
 
   /** The client connections to a vhost (the management API lists a new one within a few seconds). */
-  async connections(vhost: string): Promise<{ name: string; client_properties?: { connection_name?: string } }[]> {
+  async connections(vhost: string): Promise<{ name: string; state?: string; client_properties?: { connection_name?: string } }[]> {
     return (await this.request('GET', `/api/vhosts/${encodeURIComponent(vhost)}/connections`)) as { name: string }[];
   }
 
-  /** Closes every client connection to a vhost (simulates a broker-side disconnect). */
-  async closeConnections(vhost: string): Promise<number> {
-    const connections = await this.connections(vhost);
+  /** Closes every client connection to a vhost, or those whose client-given name `matches` (simulates a broker-side disconnect). */
+  async closeConnections(vhost: string, matches: (name: string) => boolean = () => true): Promise<number> {
+    const connections = (await this.connections(vhost)).filter((connection) => matches(connection.client_properties?.connection_name ?? ''));
     await Promise.all(connections.map((connection) => this.request('DELETE', `/api/connections/${encodeURIComponent(connection.name)}`, undefined, [404])));
     return connections.length;
   }
@@ -99,4 +99,7 @@ export interface QueueInfo {
   arguments: Record<string, unknown>;
   consumers: number;
   messages: number;
+  messages_ready?: number;
+  /** Classic queues: the `timestamp` property (seconds) of the message at the head, when it has one. */
+  head_message_timestamp?: number | null;
 }

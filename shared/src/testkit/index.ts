@@ -10,3 +10,4 @@ export * from './isolated-system.js';
 export * from './seeded-random.js';
 export * from './logs.js';
 export * from './metrics.js';
+export * from './overload.js';

@@ -21,6 +21,8 @@ export interface IsolatedSystemOptions {
   nodeFlags?: string[];
   /** A cluster to run on (LocalRabbitCluster's endpoints) instead of the machine's broker. */
   broker?: BrokerEndpoints;
+  /** The host name the processes reach PostgreSQL by (it must resolve to the machine's server), instead of its address. */
+  databaseHost?: string;
 }
 
 export interface IsolatedSystem {
@@ -46,7 +48,7 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
   const apiKeys = { operator: randomBytes(24).toString('base64url'), client: randomBytes(24).toString('base64url') };
   const system = new SagaflowSystem({
     rootDir: options.rootDir,
-    env: { API_KEYS: `operator:${apiKeys.operator},client:${apiKeys.client}`, ...options.env, ...ownUrls(environment) },
+    env: { API_KEYS: `operator:${apiKeys.operator},client:${apiKeys.client}`, ...options.env, ...ownUrls(environment, options.databaseHost) },
     ports,
     output: { logDir },
     restartCrashed: options.restartCrashed,
@@ -66,12 +68,13 @@ export async function startIsolatedSystem(options: IsolatedSystemOptions): Promi
   return { environment, system, client: new SagaflowClient(system.url(), apiKeys.operator), apiKeys, logDir, dispose };
 }
 
-/** Each process logs in as its own broker user and database role (see processEnv). */
-function ownUrls(environment: IsolatedEnvironment): NodeJS.ProcessEnv {
+/** Each process logs in as its own broker user and database role (see processEnv), at `databaseHost` if given. */
+function ownUrls(environment: IsolatedEnvironment, databaseHost?: string): NodeJS.ProcessEnv {
+  const atHost = (url: string) => (databaseHost ? Object.assign(new URL(url), { hostname: databaseHost }).toString() : url);
   return Object.fromEntries(
     PROCESSES.flatMap(({ name }) => [
       [ownVariable(name, 'AMQP_URL'), environment.amqpUrls[name]],
-      [ownVariable(name, 'DATABASE_URL'), environment.databaseUrls[name]],
+      [ownVariable(name, 'DATABASE_URL'), atHost(environment.databaseUrls[name])],
     ]),
   );
 }
