@@ -1,4 +1,4 @@
-import { deliveryCountMigration } from '@sagaflow/shared';
+import { deliveryCountMigration, deliverySurvivalMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 import { Migration0002IdempotencyKeys } from './Migration0002IdempotencyKeys.js';
 import { Migration0003SagaFaultPlan } from './Migration0003SagaFaultPlan.js';
@@ -21,4 +21,5 @@ export const migrations = [
   { name: 'Migration0008HistoryRetention', class: Migration0008HistoryRetention },
   { name: 'Migration0009SagaTraceContext', class: Migration0009SagaTraceContext },
   { name: 'Migration0010SagaTimerIndex', class: Migration0010SagaTimerIndex },
+  { name: 'Migration0011DeliverySurvivals', class: deliverySurvivalMigration('orchestrator') },
 ];

@@ -30,8 +30,9 @@ export const BaseEnv = z.object({
    */
   MAX_MESSAGE_BYTES: z.coerce.number().int().min(1_024).max(16 * 1024 * 1024).default(256 * 1024),
   /**
-   * A message is started at most this many times; the next delivery dead-letters it (`delivery-limit`).
-   * Counts deliveries the broker does not count (classic queues) in the process's own schema.
+   * A message whose start crashes its consumer is started at most this many times; the next delivery
+   * dead-letters it (`delivery-limit`). Counted in the process's own schema; a start that outlives its first
+   * moments (SLOW_HANDLER_MS) is not the one that crashed, and is taken off the count.
    */
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(BROKER_DELIVERY_LIMIT).default(4),
   /**

@@ -7,7 +7,7 @@ import { deliveryLogFields } from '../logging/message-fields.js';
 import { MESSAGES_CONSUMED, MESSAGES_DEAD_LETTERED, MESSAGES_RETRIED, PerType, typeLabel } from '../observability/metrics.js';
 import { endSpan, failSpan, inSpan, spanEvent, startConsumeSpan } from '../observability/tracing.js';
 import { RetryPolicy, retryDelayBucket, retryDelayMs } from '../contracts/retry-policy.js';
-import { EXCHANGES, ownerOfQueue, QUEUES } from '../topology/topology.js';
+import { BROKER_DELIVERY_LIMIT, EXCHANGES, ownerOfQueue, QUEUES } from '../topology/topology.js';
 import { isBundle, unbundle } from './bundle.js';
 import type { DeliveryCounter } from './deliveries.js';
 import { counterHeader, MalformedMessageError } from './codec.js';
@@ -249,6 +249,7 @@ export class Consumer {
     if (!delivery) return;
     this.redeliveryRunning = true;
     let released = false;
+    let timer: NodeJS.Timeout | undefined;
     const next = () => {
       clearTimeout(timer);
       if (released) return;
@@ -256,25 +257,36 @@ export class Consumer {
       this.redeliveryRunning = false;
       this.nextRedelivery();
     };
-    const timer = setTimeout(next, this.options.slowMs ?? 250);
+    // Counted and started: if it is still running a moment later, it did not crash its consumer by starting.
+    const started = () =>
+      (timer = setTimeout(() => {
+        const { queue, logger, deliveries } = this.options;
+        deliveries!.counter.survived(queue, delivery.message).catch((error: Error) => logger.warn({ queue, ...deliveryLogFields(delivery.message), err: error.message }, 'cannot record a start that outlived its first moments'));
+        next();
+      }, this.options.slowMs ?? 250));
     this.track(
-      this.startCounted(delivery).finally(() => {
+      this.startCounted(delivery, started).finally(() => {
         this.settlingApart--;
         next();
       }),
     );
   }
 
-  private async startCounted(delivery: Delivery): Promise<void> {
+  private async startCounted(delivery: Delivery, started: () => void): Promise<void> {
     const { queue, logger, deliveries } = this.options;
     for (let outages = 1; ; outages++) {
       if (this.closedChannels.has(delivery.channel) || this.stopping) return this.requeue(delivery);
       try {
-        const starts = await deliveries!.counter.started(queue, delivery.message);
+        const { starts, survived } = await deliveries!.counter.started(queue, delivery.message);
         if (starts > deliveries!.limit) {
           const why = `delivered ${starts} times without being settled: it crashed or stalled its consumer each time (MAX_DELIVERIES ${deliveries!.limit})`;
           return await this.deadLetter(delivery, 'delivery-limit', why);
         }
+        // However long its starts ran before its consumer died, a message does not come back without end.
+        if (survived >= BROKER_DELIVERY_LIMIT) {
+          return await this.deadLetter(delivery, 'delivery-limit', `its consumer died ${survived} times while it was in hand (at most ${BROKER_DELIVERY_LIMIT})`);
+        }
+        started();
         return await this.onMessage(delivery);
       } catch (error) {
         logger.warn({ queue, ...deliveryLogFields(delivery.message), outages, err: errorText(error) }, 'cannot count a redelivery; retrying');

@@ -1,4 +1,4 @@
-import { deliveryCountMigration, dropOutboxMigration, inboxHashMigration, outboxMigration } from '@sagaflow/shared';
+import { deliveryCountMigration, deliverySurvivalMigration, dropOutboxMigration, inboxHashMigration, outboxMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 
 /** Applied in this order at start; never edit one that has shipped, add the next. */
@@ -8,4 +8,5 @@ export const migrations = [
   { name: 'Migration0003RepliesFromInbox', class: dropOutboxMigration('inventory') },
   { name: 'Migration0004DeliveryCounts', class: deliveryCountMigration('inventory') },
   { name: 'Migration0005InboxHashes', class: inboxHashMigration('inventory') },
+  { name: 'Migration0006DeliverySurvivals', class: deliverySurvivalMigration('inventory') },
 ];

@@ -1,4 +1,4 @@
-import { deliveryCountMigration, dropOutboxMigration, inboxHashMigration, outboxMigration } from '@sagaflow/shared';
+import { deliveryCountMigration, deliverySurvivalMigration, dropOutboxMigration, inboxHashMigration, outboxMigration } from '@sagaflow/shared';
 import { Migration0001Initial } from './Migration0001Initial.js';
 import { Migration0003VoidedOrders } from './Migration0003VoidedOrders.js';
 
@@ -10,4 +10,5 @@ export const migrations = [
   { name: 'Migration0004RepliesFromInbox', class: dropOutboxMigration('payment') },
   { name: 'Migration0005DeliveryCounts', class: deliveryCountMigration('payment') },
   { name: 'Migration0006InboxHashes', class: inboxHashMigration('payment') },
+  { name: 'Migration0007DeliverySurvivals', class: deliverySurvivalMigration('payment') },
 ];
