@@ -1,11 +1,15 @@
 // `npm run chaos`: a load of orders while, on a seeded schedule, processes are SIGKILLed and restarted,
 // broker connections closed and PostgreSQL backends terminated; a share of the orders carry fault plans.
-// Then it waits for quiescence and checks the invariants through the HTTP API only. Exits 1 on a violation.
+// Then it waits for quiescence and checks the invariants through the HTTP API only, and the goodput: of the
+// orders its own card and fault-plan mix expect to confirm, how many did. Exits 1 on a violation.
 //
 //   npm run chaos -- --orders 400 --rate 8 --seed 42 --faults kill,broker,postgres,plans
 //   options: --orders N (400)  --rate orders/s (8)  --seed N (42)  --faults list (kill,broker,postgres,plans;
 //            add broker-restart to restart the RabbitMQ node too — it stops every vhost on the machine)
 //            --interval ms between disruptions (4000)  --settle-timeout s (180)
+//            --profile product|stress: the product's own timers (STEP_TIMEOUT_MS 30 s, SAGA_DEADLINE_MS 5 min), or
+//            fast ones that stress the system (5 s, 60 s) (product)
+//            --min-goodput: the share of expected-to-confirm orders that must confirm (0.99; 0.95 with stress)
 //            --plan-share: the share of orders that carry a fault plan (0.2); a sixth of those crash a service
 //            --cluster N: run on a local cluster of N RabbitMQ nodes with quorum queues (docs/scaling.md), where
 //            the fault node-loss SIGKILLs one node (every other time the one leading payment.commands) and starts
@@ -14,12 +18,13 @@
 //   npm run chaos -- --cluster 3 --faults node-loss,kill,plans --orders 600
 import amqplib from 'amqplib';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildTopology, ownerOfQueue, QUEUES } from '../shared/dist/index.js';
 import {
   checkInvariants,
-  eventually,
   LocalRabbitCluster,
   PROCESSES,
   seededRandom,
@@ -39,8 +44,18 @@ const { values: options } = parseArgs({
     'plan-share': { type: 'string', default: '0.2' },
     cluster: { type: 'string', default: '0' },
     'node-down': { type: 'string', default: '6000' },
+    profile: { type: 'string', default: 'product' },
+    'min-goodput': { type: 'string' },
   },
 });
+/** The timers each profile runs with (the product's own unless stressed); unset, a setting has the product's default. */
+const PROFILES = {
+  product: { timers: {}, minGoodput: 0.99 },
+  stress: { timers: { STEP_TIMEOUT_MS: '5000', SAGA_DEADLINE_MS: '60000', COMPENSATION_ATTEMPTS: '10' }, minGoodput: 0.95 },
+};
+const PROFILE = PROFILES[options.profile];
+if (!PROFILE) throw new Error(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
+const MIN_GOODPUT = Number(options['min-goodput'] ?? PROFILE.minGoodput);
 const ORDERS = Number(options.orders);
 const RATE = Number(options.rate);
 const SEED = Number(options.seed);
@@ -70,9 +85,12 @@ const orders = Array.from({ length: ORDERS }, (_, index) => {
   const declined = random() < 0.1;
   const plan = FAULTS.has('plans') && random() < PLAN_SHARE ? { [pick(declined ? STEPS.slice(0, 3) : STEPS)]: pick(PLAN_KINDS) } : undefined;
   // 'fail' before the pivot cancels the order; it is part of the mix too.
-  if (plan && random() < 0.15) plan[pick(STEPS.slice(0, 3))] = { fail: 'chaos' };
+  const refused = plan && random() < 0.15;
+  if (refused) plan[pick(STEPS.slice(0, 3))] = { fail: 'chaos' };
   return {
     key: `chaos-${SEED}-${index}`,
+    // Every other fault delays an order; only a declined card or a refusal before the pivot cancels it.
+    expectedToConfirm: !declined && !refused,
     body: {
       customerId: `chaos-${SEED}-${index % 50}`,
       items: [{ sku: SKUS[index % SKUS.length], quantity: 1 + Math.floor(random() * 2) }],
@@ -103,7 +121,7 @@ const isolated = await startIsolatedSystem({
   prefix: 'sagaflow_chaos',
   rootDir,
   logDir: `${rootDir}test-logs/{vhost}`,
-  env: { FAULT_INJECTION: 'true', STEP_TIMEOUT_MS: '5000', STEP_RESENDS: '2', COMPENSATION_ATTEMPTS: '10', ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
+  env: { FAULT_INJECTION: 'true', ...PROFILE.timers, ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
   restartCrashed: true,
   broker: cluster?.endpoints,
 }).catch(async (error) => {
@@ -199,6 +217,64 @@ async function loseNode() {
     log(`node-loss: ${failover.text}`);
   })();
 }
+/** A cancellation's reason by its code (the part before the first colon). */
+const reasonCode = (reason) => (reason ?? 'unknown').split(':')[0];
+
+/**
+ * Every 2 s, how long the oldest command has waited at the head of its queue (classic queues carry the
+ * `timestamp` of the message there; quorum queues do not say) and how many were ready, until stopped.
+ */
+function sampleQueues() {
+  const samples = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const queues = (await environment.admin.queues(environment.vhost)).filter((queue) => /\.commands$/.test(queue.name));
+        const nowSeconds = Date.now() / 1000;
+        const heads = queues.filter((queue) => queue.messages_ready && queue.head_message_timestamp).map((queue) => nowSeconds - queue.head_message_timestamp);
+        samples.push({ at: Date.now() - started, oldestSeconds: heads.length ? Math.max(...heads) : 0, ready: queues.reduce((sum, queue) => sum + (queue.messages_ready ?? 0), 0) });
+      } catch {
+        // the management API may be away (a broker restart)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  })();
+  return { stop: async () => ((running = false), await loop, samples) };
+}
+
+/** The samples per minute: the longest head-of-queue wait and the most commands ready. */
+function describeSamples(samples) {
+  const minutes = new Map();
+  for (const sample of samples) {
+    const minute = Math.floor(sample.at / 60_000);
+    const seen = minutes.get(minute) ?? { oldestSeconds: 0, ready: 0 };
+    minutes.set(minute, { oldestSeconds: Math.max(seen.oldestSeconds, sample.oldestSeconds), ready: Math.max(seen.ready, sample.ready) });
+  }
+  return [...minutes].map(([minute, { oldestSeconds, ready }]) => `${minute}m ${oldestSeconds.toFixed(0)} s/${ready}`).join(', ') || 'no samples';
+}
+
+/** Lines of every process's log that contain each marker. */
+function countLogLines(dir, markers) {
+  const counts = Object.fromEntries(Object.keys(markers).map((name) => [name, 0]));
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.log'))) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      for (const [name, marker] of Object.entries(markers)) if (line.includes(marker)) counts[name]++;
+    }
+  }
+  return counts;
+}
+
+/** Orders with both a charge and a refund: what trusting the broker must make rare (a late charge undone). */
+async function countChargedAndRefunded(finalOrders) {
+  let count = 0;
+  for (const order of finalOrders.filter((candidate) => candidate.status === 'CANCELLED')) {
+    const payments = await client.payments(order.orderId);
+    if (payments.some((payment) => payment.type === 'charge') && payments.some((payment) => payment.type === 'refund')) count++;
+  }
+  return count;
+}
+
 let exitCode = 1;
 try {
   log(`seed ${SEED}: ${ORDERS} orders at ${RATE}/s, ${orders.filter((order) => order.body.faults).length} with fault plans; logs in ${logDir}`);
@@ -231,19 +307,22 @@ try {
   })();
 
   // Open loop: order i is sent at i / RATE s. A refused or unanswered POST is sent again with the same
-  // Idempotency-Key (the orchestrator may be down), so no order is placed twice.
+  // Idempotency-Key (the orchestrator may be down), after its Retry-After when it sheds load (429) or
+  // waits for a dependency (503), so no order is placed twice.
+  const answers = {};
+  const sampling = sampleQueues();
   const orderIds = await Promise.all(
     orders.map(async (order, index) => {
       const wait = startedLoadAt + (index / RATE) * 1000 - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      return eventually(
-        async () => {
-          const { status, body } = await client.placeOrder(order.body, { 'Idempotency-Key': order.key });
-          if (status !== 202) throw new Error(`POST /orders ${status}: ${JSON.stringify(body)}`);
-          return body.orderId;
-        },
-        { timeoutMs: 60_000, intervalMs: 250, what: `order ${index} to be accepted` },
-      );
+      for (const deadline = Date.now() + 600_000; ; ) {
+        const answer = await client.placeOrder(order.body, { 'Idempotency-Key': order.key }).catch((error) => ({ status: 'unanswered', error }));
+        answers[answer.status] = (answers[answer.status] ?? 0) + 1;
+        if (answer.status === 202) return answer.body.orderId;
+        if (Date.now() > deadline) throw new Error(`order ${index} was not accepted within 10 min: POST /orders ${answer.status}`);
+        const retryAfter = Number(answer.retryAfter ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, retryAfter > 0 ? retryAfter * 1000 : 250));
+      }
     }),
   );
   await disruptions;
@@ -259,6 +338,7 @@ try {
   }
   const quiesceMs = Date.now() - faultsStoppedAt;
   const settled = final.filter((order) => order.status !== 'PENDING');
+  const queueSamples = await sampling.stop();
 
   const results = await checkInvariants(client, settled, before);
   results.unshift({
@@ -274,6 +354,24 @@ try {
       detail: failovers.length ? slow.map((failover) => failover.text ?? failover.node).join('; ') : 'no node was lost',
     });
   }
+  // Goodput: of the orders the card and fault-plan mix expect to confirm, those that did. Faults delay orders;
+  // only the business deadline may cancel one, and even that must stay rare.
+  const expected = final.filter((_, index) => orders[index].expectedToConfirm);
+  const confirmed = expected.filter((order) => order.status === 'CONFIRMED').length;
+  const goodput = expected.length ? confirmed / expected.length : 1;
+  const cancelledBy = {};
+  for (const order of final) if (order.status === 'CANCELLED') cancelledBy[reasonCode(order.failureReason)] = (cancelledBy[reasonCode(order.failureReason)] ?? 0) + 1;
+  const timedOut = expected.filter((order) => order.status === 'CANCELLED' && /^(TIMEOUT|DEADLINE_EXCEEDED)/.test(order.failureReason ?? '')).length;
+  results.push({
+    name: `goodput: at least ${(MIN_GOODPUT * 100).toFixed(0)}% of the orders expected to confirm did`,
+    pass: goodput >= MIN_GOODPUT,
+    detail: `${confirmed} of ${expected.length} (${(goodput * 100).toFixed(2)}%)`,
+  });
+  results.push({
+    name: 'cancellations by TIMEOUT or DEADLINE at most 1% of the orders expected to confirm',
+    pass: timedOut <= expected.length * 0.01,
+    detail: `${timedOut} of ${expected.length}`,
+  });
   const deadLetters = await client.deadLetters();
   const unaccounted = deadLetters.filter((letter) => !letter.orderId);
   results.push({
@@ -292,6 +390,15 @@ try {
   console.log(`disruptions: ${JSON.stringify(injected)}; process crashes from fault plans: ${JSON.stringify(Object.fromEntries(system.crashes))}`);
   console.log(`fault plans: ${JSON.stringify(plans)}`);
   console.log(`time to quiesce after the last fault: ${(quiesceMs / 1000).toFixed(1)} s`);
+  console.log(`profile ${options.profile}: ${JSON.stringify(PROFILE.timers)}; POST /orders answers: ${JSON.stringify(answers)}`);
+  console.log(`goodput: ${confirmed} of ${expected.length} orders expected to confirm did (${(goodput * 100).toFixed(2)}%); cancellations by reason: ${JSON.stringify(cancelledBy)}`);
+  const logs = countLogLines(logDir, { duplicates: '"duplicate command: reply sent again"', timers: '"saga timer fired"', expired: '"reason":"expired"' });
+  const chargedAndRefunded = await countChargedAndRefunded(final);
+  console.log(
+    `per order: ${(logs.duplicates / ORDERS).toFixed(3)} duplicate commands answered by an inbox, ${(logs.timers / ORDERS).toFixed(3)} saga timers fired; ` +
+      `${logs.expired} commands dead-lettered as expired; ${chargedAndRefunded} orders both charged and refunded`,
+  );
+  console.log(`oldest queued command over time (the longest wait at the head of a command queue, per minute): ${describeSamples(queueSamples)}`);
   if (failovers.length) {
     console.log(`node losses (SIGKILL; seconds after it until every work queue had a leader on a live node, every process had reconnected and every work queue its consumers again, the node ran again):`);
     for (const failover of failovers) console.log(`  ${failover.text}`);
