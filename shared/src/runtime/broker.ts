@@ -27,6 +27,8 @@ export class Broker {
   readonly declare: (channel: ConfirmChannel) => Promise<void>;
   readonly declarePublishing: (channel: ConfirmChannel) => Promise<void>;
   private readonly part: TopologyPart;
+  /** The declaration under way, if any (see declareOn). */
+  private declaring: Promise<void> = Promise.resolve();
   /** Per connection: the others' part has been seen (one wait shared by all channels). */
   private readonly othersDeclared = new WeakMap<object, Promise<void>>();
 
@@ -84,7 +86,11 @@ export class Broker {
         }
         await declared;
       }
-      await declareTopology(channel, this.part);
+      // One declaration at a time per process: the same queue declared at once from both connections made
+      // RabbitMQ 3.10 answer NOT_FOUND ("home node ... is down") to one of them.
+      const declared = this.declaring.then(() => declareTopology(channel, this.part));
+      this.declaring = declared.catch(() => undefined);
+      await declared;
     };
   }
 
