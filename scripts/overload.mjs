@@ -7,13 +7,13 @@
 //   options: --minutes (1)  --factor: offered / completed rate (2)  --rate: offer this many per second instead
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runOverload, startIsolatedSystem } from '../shared/dist/testkit/index.js';
+import { overloadCatalogFile, runOverload, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({ options: { minutes: { type: 'string', default: '1' }, factor: { type: 'string', default: '2' }, rate: { type: 'string' } } });
 const started = Date.now();
 const log = (line) => console.log(`[overload ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`);
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
-const isolated = await startIsolatedSystem({ prefix: 'sagaflow_overload', rootDir, logDir: `${rootDir}test-logs/{vhost}` });
+const isolated = await startIsolatedSystem({ prefix: 'sagaflow_overload', rootDir, logDir: `${rootDir}test-logs/{vhost}`, env: { CATALOG_SEED_FILE: overloadCatalogFile() } });
 let exitCode = 1;
 try {
   const report = await runOverload({

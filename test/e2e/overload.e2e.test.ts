@@ -2,14 +2,14 @@
 // run). Admission control sheds what it cannot finish quickly, at the door: every POST is answered fast,
 // 202 or 429/503 with Retry-After, and what was accepted confirms, quickly. `npm run overload` runs the same
 // for longer (the issue's note has a 10-minute run). On a system of the suite's own, with product defaults.
-import { runOverload } from '../../shared/src/testkit/index.js';
+import { overloadCatalogFile, runOverload } from '../../shared/src/testkit/index.js';
 import { type SuiteSystem, startSuiteSystem } from './suite-system.js';
 
 const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 60);
 let suite: SuiteSystem;
 
 beforeAll(async () => {
-  suite = await startSuiteSystem('overload', {});
+  suite = await startSuiteSystem('overload', { CATALOG_SEED_FILE: overloadCatalogFile() });
 }, 120_000);
 afterAll(async () => {
   await suite?.dispose();

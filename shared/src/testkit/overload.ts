@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FINAL_SAGA_STATUSES } from '../contracts/index.js';
 import type { SagaflowSystem } from '../launcher/system.js';
 import type { SagaflowClient } from './api-client.js';
@@ -46,13 +49,24 @@ export interface OverloadReport {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const SKUS = ['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE'];
+
+/**
+ * A catalog for a system that will take a long overload (CATALOG_SEED_FILE): the demo's SKUs with stock
+ * enough for any run, so that no order is cancelled for want of stock.
+ */
+export function overloadCatalogFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'sagaflow-overload-')), 'catalog.json');
+  writeFileSync(file, JSON.stringify(SKUS.map((sku) => ({ sku, name: sku, price: 500, currency: 'EUR', available: 1_000_000_000 }))));
+  return file;
+}
 const percentile = (values: number[], p: number) => {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 };
 let sequence = 0;
-const order = (prefix: string) => ({ customerId: `${prefix}-${++sequence % 500}`, items: [{ sku: ['SKU-COFFEE', 'SKU-MUG', 'SKU-TEE'][sequence % 3], quantity: 1 }], paymentMethod: 'tok_visa' });
+const order = (prefix: string) => ({ customerId: `${prefix}-${++sequence % 500}`, items: [{ sku: SKUS[sequence % 3], quantity: 1 }], paymentMethod: 'tok_visa' });
 
 /**
  * Offers more orders than the system can finish, open loop, and reports what admission control made of
