@@ -4,6 +4,7 @@
 // outbox), no message is dead-lettered, and every order confirms once the dependency is back. On a system
 // of the suite's own whose processes reach PostgreSQL by a name this suite can make unresolvable.
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +187,12 @@ test('RabbitMQ stopped for 60 s: POST answers 202 within 1 s (the saga row is th
     heal: async () => void execFileSync('rabbitmqctl', ['start_app'], { stdio: 'ignore' }),
     holdMs: 60_000,
     during: (answer) => expect({ status: answer.status, fast: answer.ms < 1_000 }).toEqual({ status: 202, fast: true }),
+    // A read that needs a service answers 503 within QUERY_TIMEOUT_MS (5 s), not when the broker returns.
+    whileFailed: async () => {
+      const started = Date.now();
+      const response = await suite.isolated.client.fetch(`/payments?orderId=${randomUUID()}`);
+      expect({ status: response.status, retryAfter: response.headers.has('retry-after'), fast: Date.now() - started < 6_000 }).toEqual({ status: 503, retryAfter: true, fast: true });
+    },
   });
 }, 300_000);
 

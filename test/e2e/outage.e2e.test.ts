@@ -51,8 +51,15 @@ test(`${PARTICIPANT} hung for ${HANG_MS / 1_000} s while ${ORDERS} orders arrive
   const orderIds = await placeAtOnePerSecond(ORDERS, 'outage');
   await sleep(Math.max(0, hungAt + HANG_MS - Date.now()));
   system.resume(PARTICIPANT);
+  const resumedAt = Date.now();
   const orders: OrderResponse[] = [];
   for (const orderId of orderIds) orders.push(await client.awaitFinal(orderId, 120_000));
+  const waits = orders.flatMap((order) => order.saga.history.filter((event) => event.kind === 'reply-applied' && event.queuedMs !== null).map((event) => event.queuedMs!));
+  console.info(
+    `${PARTICIPANT} hung ${HANG_MS / 1_000} s, ${ORDERS} orders: ${orders.filter((order) => order.status === 'CONFIRMED').length} confirmed, ` +
+      `all within ${((Date.now() - resumedAt) / 1_000).toFixed(1)} s of the resume; inbox duplicates ${(await duplicates()) - duplicatesBefore}; ` +
+      `longest wait of a command in its queue ${(Math.max(...waits) / 1_000).toFixed(1)} s`,
+  );
 
   expect(orders.filter((order) => order.status !== 'CONFIRMED').map((order) => `${order.orderId}: ${order.status} ${order.failureReason}`)).toEqual([]);
   // No command was sent twice by the saga; the inbox answered at most the ones the hung process held.
