@@ -43,7 +43,7 @@ export const env = loadEnv(
      * running, or while the replies of the last seconds say that commands waited this long in their queues.
      * An order accepted is one Sagaflow can finish quickly; 0 turns a bound off.
      */
-    ADMIT_MAX_ACTIVE_SAGAS: z.coerce.number().int().min(0).default(1_000),
+    ADMIT_MAX_ACTIVE_SAGAS: z.coerce.number().int().min(0).default(500),
     ADMIT_MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
     /** Attempts at an undo (transient errors and refusals alike) before the saga is COMPENSATION_FAILED. */
     COMPENSATION_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
