@@ -40,11 +40,12 @@ export const env = loadEnv(
     SAGA_DEADLINE_MS: z.coerce.number().int().min(1_000).default(300_000),
     /**
      * Admission control: POST /orders answers 429 with Retry-After, placing nothing, while this many sagas are
-     * running, or while the replies of the last seconds say that commands waited this long in their queues.
-     * An order accepted is one Sagaflow can finish quickly; 0 turns a bound off.
+     * running: an order accepted is one Sagaflow can finish quickly. Opt-in (0: off), also while the replies of
+     * the last seconds say commands waited this long in their queues: replies tell a wait after the fact, so
+     * after a short outage this bound sheds orders the system could already finish quickly.
      */
     ADMIT_MAX_ACTIVE_SAGAS: z.coerce.number().int().min(0).default(500),
-    ADMIT_MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
+    ADMIT_MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).default(0),
     /** Attempts at an undo (transient errors and refusals alike) before the saga is COMPENSATION_FAILED. */
     COMPENSATION_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
     /** How long the read endpoints wait for a service to answer a query. */

@@ -19,9 +19,9 @@ export class TooManyOrders extends HttpException {
 
 /**
  * Admission control for new orders: shed load at the door rather than queue what cannot be finished. An
- * order is refused while the work in hand passes a bound: the sagas running, or how long commands have
- * lately waited in their queues (from the replies). The check reads memory only; the count is refreshed
- * in the background, so a request never waits for it, and a failed refresh keeps the last count.
+ * order is refused while the work in hand passes a bound: the sagas running, or (opt-in) how long commands
+ * have lately waited in their queues, as the replies tell. The check reads memory only; the count is
+ * refreshed in the background, so a request never waits for it, and a failed refresh keeps the last count.
  */
 @Injectable()
 export class Admission implements OnApplicationBootstrap, OnApplicationShutdown {

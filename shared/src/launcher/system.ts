@@ -91,6 +91,7 @@ export class SagaflowSystem {
 
   async startProcess(name: ProcessName, instance = 1): Promise<void> {
     const key = keyOf(name, instance);
+    if (this.stopped) throw new Error(`the system is stopped: ${label(name, instance)} is not started again`);
     if (this.children.has(key)) throw new Error(`${label(name, instance)} is already running`);
     const { entry, ...definition } = PROCESSES.find((process) => process.name === name)!;
     const ownFlags = 'nodeFlags' in definition ? definition.nodeFlags : [];
@@ -216,6 +217,8 @@ export class SagaflowSystem {
     let log = this.logs.get(key);
     if (!log) {
       log = createWriteStream(join(output.logDir, `${label(name, instance)}.log`), { flags: 'a' });
+      // A process's last lines after the system stopped have nowhere to go: dropped, not thrown.
+      log.on('error', () => undefined);
       this.logs.set(key, log);
     }
     child.stdout!.pipe(log, { end: false });
