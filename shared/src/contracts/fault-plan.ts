@@ -7,8 +7,9 @@ import { Text } from './define.js';
  * - `error`: fail with a transient error on the first N attempts (retried through the delay queues)
  * - `fail`: refuse the command for a business reason (the step fails at once); a string is the reason
  * - `delay`: wait this many ms before handling, inside the command's transaction (where a slow handler waits)
- * - `no-reply`: hang on the first N attempts, without an effect or a reply, until the step's work timeout
- *   (STEP_TIMEOUT_MS) gives the attempt up; the participant then retries it with the step's back-off
+ * - `no-reply`: hang on the first N attempts (on their first delivery, like the crash faults), without an effect
+ *   or a reply, until the step's work timeout (STEP_TIMEOUT_MS) gives the attempt up; the participant then
+ *   retries it with the step's back-off
  * - `crash-before-commit` / `crash-after-commit`: the participant process kills itself (SIGKILL) just before
  *   or just after the command's transaction commits, on the first delivery; the redelivery goes through (after
  *   commit only a delivery that committed the command crashes, not a resend that finds it done)

@@ -25,7 +25,7 @@ export type CommandHandler = (payload: unknown, context: CommandContext) => Prom
  */
 export interface CommandMiddleware {
   /** Runs in the handler's place, inside the command's transaction: may wait, fail the attempt (throw), or answer instead. */
-  around(command: Envelope, handle: () => Promise<StepReply>): Promise<StepReply>;
+  around(command: Envelope, handle: () => Promise<StepReply>, delivery: ConsumeMessage): Promise<StepReply>;
   /** The command is done and recorded; its transaction is about to commit. */
   beforeCommit(command: Envelope, delivery: ConsumeMessage): void;
   /** This delivery committed the command; its reply is not published yet. */
@@ -293,9 +293,9 @@ export class CommandRunner {
    * command's work timeout is. Time spent in a statement is the database's, and waits for it.
    */
   private async execute(share: TxShare, item: Work, alone: boolean): Promise<StepReply> {
-    const { envelope, contract, payload, handler } = item;
+    const { envelope, contract, payload, handler, delivery } = item;
     const handle = async () => checkReply(contract.result, (await handler(payload, new CommandContext([share, envelope]))) as StepReply);
-    const running = this.options.middleware ? this.options.middleware.around(envelope, handle) : handle();
+    const running = this.options.middleware ? this.options.middleware.around(envelope, handle, delivery) : handle();
     const limitMs = alone ? workTimeoutOf(envelope, DEFAULT_WORK_TIMEOUT_MS) : this.options.slowHandlerMs;
     for (;;) {
       let timer: NodeJS.Timeout | undefined;

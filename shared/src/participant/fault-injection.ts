@@ -18,10 +18,11 @@ export class FaultInjection implements CommandMiddleware {
   constructor(private readonly logger: Logger) {}
 
   /** In the handler's place, inside the transaction: hangs, waits, fails the attempt, or refuses, as planned. */
-  async around(command: Envelope, handle: () => Promise<StepReply>): Promise<StepReply> {
+  async around(command: Envelope, handle: () => Promise<StepReply>, delivery: ConsumeMessage): Promise<StepReply> {
     const fault = this.faultOf(command);
     if (!fault) return handle();
-    if (fault['no-reply'] && attemptOf(command) <= fault['no-reply']) {
+    // Like the crash faults, a hang is the first delivery's: redelivered (its process died meanwhile), it goes on.
+    if (fault['no-reply'] && attemptOf(command) <= fault['no-reply'] && !delivery.fields.redelivered) {
       this.logger.warn({ ...envelopeLogFields(command), fault }, 'fault injected: hanging without a reply until the work timeout');
       return new Promise<never>(() => undefined);
     }
