@@ -253,7 +253,7 @@ function send<D>(state: SagaState<D>, command: CommandToSend, now: Date, sends: 
 export function nextTimerAt<D>(definition: SagaDefinition<D>, state: SagaState<D>): Date | null {
   if (!state.awaiting) return null;
   const times = state.awaiting.sendAt && !state.awaiting.setAside ? [Date.parse(state.awaiting.sendAt)] : [];
-  if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt));
+  if (deadlineApplies(definition, state) && state.deadlineAt) times.push(Date.parse(state.deadlineAt) + REPLY_GRACE_MS);
   return times.length ? new Date(Math.min(...times)) : null;
 }
 
@@ -304,7 +304,13 @@ export function delayedCommandSent<D>(state: SagaState<D>): SagaState<D> {
 }
 
 /**
- * What a due timer does: past the deadline, a saga still before its pivot fails the awaited step and is
+ * Commands expire at the deadline, and the saga gives up this much later: the reply to work a participant
+ * committed just in time still lands, instead of that work being undone (a charge refunded).
+ */
+export const REPLY_GRACE_MS = 5_000;
+
+/**
+ * What a due timer does: past the deadline (and its reply grace), a saga still before its pivot fails the awaited step and is
  * compensated; the reason names the step and how long its command has waited unanswered. The step may
  * still have acted (every undo is safe either way), but its command no longer runs: it expires. Any other
  * due timer (a command delayed by a back-off, or one nobody saw confirmed) is the engine's to send.
@@ -312,7 +318,7 @@ export function delayedCommandSent<D>(state: SagaState<D>): SagaState<D> {
  */
 export function applyTimer<D>(definition: SagaDefinition<D>, current: SagaState<D>, now: Date, messageId: string): Transition<D> | null {
   const awaiting = current.awaiting;
-  if (!awaiting || !deadlineApplies(definition, current) || !current.deadlineAt || Date.parse(current.deadlineAt) > now.getTime()) return null;
+  if (!awaiting || !deadlineApplies(definition, current) || !current.deadlineAt || Date.parse(current.deadlineAt) + REPLY_GRACE_MS > now.getTime()) return null;
   const state = clone(current);
   const step = state.steps.find((candidate) => candidate.name === awaiting.step)!;
   const waitedSeconds = (Math.max(0, now.getTime() - Date.parse(awaiting.sentAt)) / 1_000).toFixed(1);

@@ -4,7 +4,7 @@
 import { InventoryCommands, OrderCommands, PaymentCommands } from '../../../shared/src/contracts/index.js';
 import { orderSaga } from '../order-saga/order-saga.definition.js';
 import type { OrderSagaData } from '../order-saga/order-saga.data.js';
-import { applyReply, applyTimer, nextTimerAt, resendAwaited, retryNow, setAside, startSaga, type SagaState } from './saga-state.js';
+import { applyReply, applyTimer, nextTimerAt, REPLY_GRACE_MS, resendAwaited, retryNow, setAside, startSaga, type SagaState } from './saga-state.js';
 
 const saga = { ...orderSaga, policy: { ...orderSaga.policy, workTimeoutMs: 1_000, deadlineMs: 60_000 } };
 const data: OrderSagaData = { orderId: '0190a7f2-0000-7000-8000-000000000001', customerId: 'c', items: [{ sku: 'A-1', quantity: 1 }], paymentMethod: 'tok', total: 500, currency: 'EUR' };
@@ -23,7 +23,7 @@ describe('a command the broker holds', () => {
   test('has no timer of its own: before the deadline a due timer does nothing, however late the reply', () => {
     const state = awaitingCharge();
     expect(state.awaiting).toMatchObject({ messageId: 'm2', sends: 1, sentAt: t(2_000).toISOString() });
-    expect(nextTimerAt(saga, state)).toEqual(new Date(state.deadlineAt!));
+    expect(nextTimerAt(saga, state)).toEqual(new Date(Date.parse(state.deadlineAt!) + REPLY_GRACE_MS));
     expect(applyTimer(saga, state, t(59_999), 'x')).toBeNull();
   });
 
@@ -46,10 +46,12 @@ describe('saga deadline', () => {
     const late = { ...saga, policy: { ...saga.policy, deadlineMs: 2_500 } };
     let state = startSaga(late, data, t(0), 'm0').state;
     state = applyReply(late, state, ok(OrderCommands.create.type, { status: 'PENDING' }), t(1_000), 'm1').state;
-    expect(nextTimerAt(late, state)).toEqual(t(2_500));
-    const { state: after, send, timer } = applyTimer(late, state, t(2_500), 'm2')!;
+    expect(nextTimerAt(late, state)).toEqual(t(2_500 + REPLY_GRACE_MS));
+    // Its command expired at the deadline; a reply to work begun before it still lands during the grace.
+    expect(applyTimer(late, state, t(2_500 + REPLY_GRACE_MS - 1), 'm2')).toBeNull();
+    const { state: after, send, timer } = applyTimer(late, state, t(2_500 + REPLY_GRACE_MS), 'm2')!;
     expect(timer?.kind).toBe('deadline-exceeded');
-    expect(after.failureReason).toBe("DEADLINE_EXCEEDED: reserve-inventory's inventory.reserve went unanswered for 1.5 s (waiting in its queue, in a participant's hands or in its .dlq); the saga must reach its pivot within 2500 ms");
+    expect(after.failureReason).toBe("DEADLINE_EXCEEDED: reserve-inventory's inventory.reserve went unanswered for 6.5 s (waiting in its queue, in a participant's hands or in its .dlq); the saga must reach its pivot within 2500 ms");
     // The step cut short by the deadline (reserve-inventory) may have acted: it is undone first.
     expect(send).toMatchObject({ action: 'compensate', contract: InventoryCommands.release });
   });
@@ -96,7 +98,7 @@ describe('a command that can never be published', () => {
     expect(applyTimer(saga, state, t(10_000), 'x')).toBeNull();
     // Past the pivot the deadline does not apply: nothing is left for a timer.
     expect(nextTimerAt(saga, { ...state, awaiting: { ...state.awaiting!, step: 'confirm-order' } })).toBeNull();
-    expect(nextTimerAt(saga, state)).toEqual(new Date(state.deadlineAt!));
+    expect(nextTimerAt(saga, state)).toEqual(new Date(Date.parse(state.deadlineAt!) + REPLY_GRACE_MS));
   });
 
   test('the console’s retry sends it again (same message id), no longer set aside', () => {
