@@ -9,7 +9,8 @@
 //            --interval ms between disruptions (4000)  --settle-timeout s (180)
 //            --profile product|stress: the product's own timers (STEP_TIMEOUT_MS 30 s, SAGA_DEADLINE_MS 5 min), or
 //            fast ones that stress the system (5 s, 60 s) (product)
-//            --min-goodput: the share of expected-to-confirm orders that must confirm (0.99; 0.95 with stress)
+//            --min-goodput: the share of expected-to-confirm orders that must confirm (0.99; 0.95 with stress); cancellations
+//            for a timeout or the deadline may be the rest of it, 1% at least
 //            --plan-share: the share of orders that carry a fault plan (0.2); a sixth of those crash a service
 //            --cluster N: run on a local cluster of N RabbitMQ nodes with quorum queues (docs/scaling.md), where
 //            the fault node-loss SIGKILLs one node (every other time the one leading payment.commands) and starts
@@ -51,6 +52,7 @@ const { values: options } = parseArgs({
 /** The timers each profile runs with (the product's own unless stressed); unset, a setting has the product's default. */
 const PROFILES = {
   product: { timers: {}, minGoodput: 0.99 },
+  // A 60 s deadline is shorter than the restart storms' queue waits: it is meant to cancel some, as many as the goodput floor allows.
   stress: { timers: { STEP_TIMEOUT_MS: '5000', SAGA_DEADLINE_MS: '60000', COMPENSATION_ATTEMPTS: '10' }, minGoodput: 0.95 },
 };
 const PROFILE = PROFILES[options.profile];
@@ -78,6 +80,13 @@ const PLAN_KINDS = [
 ];
 
 const random = seededRandom(SEED);
+/** Orders placed at once at most: more than RATE × the longest POST, so lanes only queue while the door sheds. */
+const LANES = 64;
+const describeDelays = (ms) => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (p) => ((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) / 1000).toFixed(1);
+  return `p50 ${at(0.5)} s, p99 ${at(0.99)} s, max ${at(1)} s`;
+};
 const pick = (list) => list[Math.floor(random() * list.length)];
 
 // Everything decided up front from the seed: the orders, and the disruptions (at which moment, what, whom).
@@ -306,23 +315,33 @@ try {
     }
   })();
 
-  // Open loop: order i is sent at i / RATE s. A refused or unanswered POST is sent again with the same
-  // Idempotency-Key (the orchestrator may be down), after its Retry-After when it sheds load (429) or
-  // waits for a dependency (503), so no order is placed twice.
+  // Open loop: order i is due at i / RATE s. A refused or unanswered POST is sent again with the same
+  // Idempotency-Key (the orchestrator may be down), after its Retry-After when it sheds load (429) or waits
+  // for a dependency (503), so no order is placed twice. Orders go through LANES lanes, each in index order:
+  // while the door sheds, a waiting order keeps its place ahead of later ones instead of losing a lottery to
+  // them (as a client's own queue would), and its 10 minutes run from its first try.
   const answers = {};
+  const acceptedAfterMs = [];
   const sampling = sampleQueues();
-  const orderIds = await Promise.all(
-    orders.map(async (order, index) => {
-      const wait = startedLoadAt + (index / RATE) * 1000 - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      for (const deadline = Date.now() + 600_000; ; ) {
-        const answer = await client.placeOrder(order.body, { 'Idempotency-Key': order.key }).catch((error) => ({ status: 'unanswered', error }));
-        answers[answer.status] = (answers[answer.status] ?? 0) + 1;
-        if (answer.status === 202) return answer.body.orderId;
-        if (Date.now() > deadline) throw new Error(`order ${index} was not accepted within 10 min: POST /orders ${answer.status}`);
-        const retryAfter = Number(answer.retryAfter ?? 0);
-        await new Promise((resolve) => setTimeout(resolve, retryAfter > 0 ? retryAfter * 1000 : 250));
+  const orderIds = new Array(ORDERS);
+  const place = async (order, index) => {
+    const due = startedLoadAt + (index / RATE) * 1000;
+    if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+    for (const deadline = Date.now() + 600_000; ; ) {
+      const answer = await client.placeOrder(order.body, { 'Idempotency-Key': order.key }).catch((error) => ({ status: 'unanswered', error }));
+      answers[answer.status] = (answers[answer.status] ?? 0) + 1;
+      if (answer.status === 202) {
+        acceptedAfterMs.push(Date.now() - due);
+        return answer.body.orderId;
       }
+      if (Date.now() > deadline) throw new Error(`order ${index} was not accepted within 10 min: POST /orders ${answer.status}`);
+      const retryAfter = Number(answer.retryAfter ?? 0);
+      await new Promise((resolve) => setTimeout(resolve, retryAfter > 0 ? retryAfter * 1000 : 250));
+    }
+  };
+  await Promise.all(
+    Array.from({ length: LANES }, async (_, lane) => {
+      for (let index = lane; index < ORDERS; index += LANES) orderIds[index] = await place(orders[index], index);
     }),
   );
   await disruptions;
@@ -367,9 +386,10 @@ try {
     pass: goodput >= MIN_GOODPUT,
     detail: `${confirmed} of ${expected.length} (${(goodput * 100).toFixed(2)}%)`,
   });
+  const maxTimedOut = Math.max(0.01, 1 - MIN_GOODPUT);
   results.push({
-    name: 'cancellations by TIMEOUT or DEADLINE at most 1% of the orders expected to confirm',
-    pass: timedOut <= expected.length * 0.01,
+    name: `cancellations by TIMEOUT or DEADLINE at most ${(maxTimedOut * 100).toFixed(0)}% of the orders expected to confirm`,
+    pass: timedOut <= expected.length * maxTimedOut,
     detail: `${timedOut} of ${expected.length}`,
   });
   const deadLetters = await client.deadLetters();
@@ -390,7 +410,7 @@ try {
   console.log(`disruptions: ${JSON.stringify(injected)}; process crashes from fault plans: ${JSON.stringify(Object.fromEntries(system.crashes))}`);
   console.log(`fault plans: ${JSON.stringify(plans)}`);
   console.log(`time to quiesce after the last fault: ${(quiesceMs / 1000).toFixed(1)} s`);
-  console.log(`profile ${options.profile}: ${JSON.stringify(PROFILE.timers)}; POST /orders answers: ${JSON.stringify(answers)}`);
+  console.log(`profile ${options.profile}: ${JSON.stringify(PROFILE.timers)}; POST /orders answers: ${JSON.stringify(answers)}; accepted after it was due: ${describeDelays(acceptedAfterMs)}`);
   console.log(`goodput: ${confirmed} of ${expected.length} orders expected to confirm did (${(goodput * 100).toFixed(2)}%); cancellations by reason: ${JSON.stringify(cancelledBy)}`);
   const logs = countLogLines(logDir, { duplicates: '"duplicate command: reply sent again"', timers: '"saga timer fired"', expired: '"reason":"expired"' });
   const chargedAndRefunded = await countChargedAndRefunded(final);
