@@ -14,6 +14,11 @@
 //            --out dir (bench-results)  --log-level (info)
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
 //            --metrics on|off (on)  --tracing off|on (off: on exports every span over OTLP to a sink in this process)
+//            --budget: the work budget only (ours at 1 and 64 in flight, 10 s each after a 12 s warm-up, no
+//            reference): per-saga counts checked against --budget-file (bench/budget.json); exits 1 when one
+//            passes it by more than 10%
+//            --write-budget: the same, --rounds times (5), writing each count's highest as the new budget (a
+//            commit of its own) and showing the spread
 //            --variants default,metrics-off,tracing[,tracing+metrics-off]: ours once per variant at each level,
 //            side by side, --rounds N times (1; every other round in reverse order), to compare what metrics and
 //            tracing cost (docs/performance.md)
@@ -33,14 +38,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { BUDGET_LEVELS, budgetCounts, budgetTable, checkBudget, highestOfRuns, spreadTable } from './bench-budget.mjs';
 import { FINAL_SAGA_STATUSES, SAGA_ENDED_CHANNEL } from '../shared/dist/contracts/index.js';
 import { LocalRabbitCluster, seededRandom, startIsolatedSystem } from '../shared/dist/testkit/index.js';
 
 const { values: options } = parseArgs({
   options: {
-    levels: { type: 'string', default: '1,16,64,256' },
-    secs: { type: 'string', default: '15' },
-    warmup: { type: 'string', default: '3' },
+    levels: { type: 'string' },
+    secs: { type: 'string' },
+    warmup: { type: 'string' },
     decline: { type: 'string', default: '0.1' },
     instances: { type: 'string', default: '1' },
     cluster: { type: 'string', default: '0' },
@@ -56,18 +62,24 @@ const { values: options } = parseArgs({
     metrics: { type: 'string', default: 'on' },
     tracing: { type: 'string', default: 'off' },
     variants: { type: 'string' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string' },
+    budget: { type: 'boolean', default: false },
+    'write-budget': { type: 'boolean', default: false },
+    'budget-file': { type: 'string', default: 'bench/budget.json' },
   },
 });
-const LEVELS = options.levels.split(',').map(Number);
-const SECS = Number(options.secs);
-const WARMUP = Number(options.warmup);
+const BUDGET = options.budget || options['write-budget'];
+const LEVELS = BUDGET ? Object.keys(BUDGET_LEVELS).map(Number) : (options.levels ?? '1,16,64,256').split(',').map(Number);
+const SECS = Number(options.secs ?? (BUDGET ? 10 : 15));
+// PostgreSQL flushes an idle backend's statistics up to 10 s late: a budget run waits for the start-up's
+// (the catalog seeded) to land before its window opens, or they count as the first level's work.
+const WARMUP = Number(options.warmup ?? (BUDGET ? 12 : 3));
 const DECLINE = Number(options.decline);
 const INSTANCES = Number(options.instances);
 const CLUSTER_NODES = Number(options.cluster);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BARE_DIR = options['bare-dir'] ?? process.env.BARE_BENCH_DIR ?? join(ROOT, '..', 'shared', 'bench');
-const BARE_MODES = options['no-bare'] ? [] : options['bare-modes'].split(',').map((mode) => mode.trim()).filter(Boolean);
+const BARE_MODES = options['no-bare'] || BUDGET ? [] : options['bare-modes'].split(',').map((mode) => mode.trim()).filter(Boolean);
 if (BARE_MODES.some((mode) => !['multi', 'single'].includes(mode))) {
   console.error(`--bare-modes takes multi and/or single (comma-separated), not "${options['bare-modes']}".`);
   process.exit(2);
@@ -90,7 +102,7 @@ const VARIANTS = (options.variants ?? singleVariant)
     }
     return { name, metricsOff: parts.includes('metrics-off'), tracing: parts.includes('tracing') };
   });
-const ROUNDS = Number(options.rounds);
+const ROUNDS = Number(options.rounds ?? (options['write-budget'] ? 5 : 1));
 const SKUS = Array.from({ length: 100 }, (_, index) => `SKU-BENCH-${index}`);
 // Sagaflow's schemas in its database, and those of them with an inbox (the participants).
 const OUR_SCHEMAS = ['orchestrator', 'order', 'inventory', 'payment', 'notification'];
@@ -761,3 +773,21 @@ writeFileSync(join(outDir, `bench-${stamp}.json`), JSON.stringify(report, null, 
 writeFileSync(join(outDir, `bench-${stamp}.md`), `${table}\n`);
 console.log(table);
 log(`\nwritten: ${join(options.out, `bench-${stamp}.json`)} and .md`);
+if (BUDGET) {
+  const budgetFile = resolvePath(ROOT, options['budget-file']);
+  const measured = budgetCounts(ours);
+  if (options['write-budget']) {
+    const runs = Array.from({ length: ROUNDS }, (_, index) => budgetCounts(variantRuns.filter((run) => run.round === index + 1)));
+    console.log(`\n${spreadTable(runs)}`);
+    mkdirSync(dirname(budgetFile), { recursive: true });
+    writeFileSync(budgetFile, `${JSON.stringify(highestOfRuns(runs), null, 2)}\n`);
+    log(`budget (each count's highest of ${ROUNDS} runs) written to ${options['budget-file']}`);
+  } else {
+    const check = checkBudget(JSON.parse(readFileSync(budgetFile, 'utf8')), measured);
+    console.log(`\n${budgetTable(check)}`);
+    if (check.lines.some((line) => line.key === 'statements' && line.measured === null)) {
+      log('statements are counted by pg_stat_statements: add it to shared_preload_libraries and restart PostgreSQL (.ci/run does)');
+    }
+    if (!check.ok) process.exitCode = 1;
+  }
+}
