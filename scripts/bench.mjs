@@ -13,6 +13,8 @@
 //            --bare-dir: where bare-saga.mjs is (../shared/bench beside the repository, or $BARE_BENCH_DIR)
 //            --out dir (bench-results)  --log-level (info)
 //            --cpu-prof dir: profile every process (node --cpu-prof); summarise with scripts/profile-summary.mjs
+//            --heap-sample dir: sample what every process allocates in each level's window (scripts/heap-sample.mjs);
+//            summarise with scripts/profile-summary.mjs <file> --sagas N (the window's sagas, in dir/window-C<level>.json)
 //            --metrics on|off (on)  --tracing off|on (off: on exports every span over OTLP to a sink in this process)
 //            --budget: the work budget only (ours at 1 and 64 in flight, 10 s each after a 12 s warm-up, no
 //            reference): per-saga counts checked against --budget-file (bench/budget.json); exits 1 when one
@@ -35,7 +37,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { BUDGET_LEVELS, budgetCounts, budgetTable, checkBudget, highestOfRuns, spreadTable } from './bench-budget.mjs';
@@ -59,6 +61,7 @@ const { values: options } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
+    'heap-sample': { type: 'string' },
     metrics: { type: 'string', default: 'on' },
     tracing: { type: 'string', default: 'off' },
     variants: { type: 'string' },
@@ -77,6 +80,8 @@ const WARMUP = Number(options.warmup ?? (BUDGET ? 12 : 3));
 const DECLINE = Number(options.decline);
 const INSTANCES = Number(options.instances);
 const CLUSTER_NODES = Number(options.cluster);
+const HEAP_SAMPLE_DIR = options['heap-sample'] ? resolvePath(options['heap-sample']) : null;
+if (HEAP_SAMPLE_DIR) mkdirSync(HEAP_SAMPLE_DIR, { recursive: true });
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BARE_DIR = options['bare-dir'] ?? process.env.BARE_BENCH_DIR ?? join(ROOT, '..', 'shared', 'bench');
 const BARE_MODES = options['no-bare'] || BUDGET ? [] : options['bare-modes'].split(',').map((mode) => mode.trim()).filter(Boolean);
@@ -165,8 +170,11 @@ async function startSystem(variant) {
     rootDir: ROOT,
     logDir: join(resolvePath(ROOT, options.out), 'logs', '{vhost}'),
     instances: INSTANCES,
-    nodeFlags: options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof']}`] : [],
-    env: { CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'], ...variantEnv(variant), ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
+    nodeFlags: [
+      ...(options['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof']}`] : []),
+      ...(HEAP_SAMPLE_DIR ? [`--import=${pathToFileURL(join(ROOT, 'scripts', 'heap-sample.mjs'))}`] : []),
+    ],
+    env: { ...(HEAP_SAMPLE_DIR ? { SAGAFLOW_HEAP_SAMPLE_DIR: HEAP_SAMPLE_DIR } : {}), CATALOG_SEED_FILE: seedFile, LOG_LEVEL: options['log-level'], ...variantEnv(variant), ...(cluster ? { QUEUE_TYPE: 'quorum' } : {}) },
     broker: cluster?.endpoints,
   });
   log(`system up on vhost ${started.environment.vhost} (logs in ${started.logDir})`);
@@ -242,11 +250,15 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
   const clients = Array.from({ length: concurrency }, (_, index) => client(index));
   await sleep(WARMUP * 1000);
   const ours = new Map(system.pids().map((pid) => [pid, processName(pid)]));
+  // --heap-sample: each process samples its allocations from one SIGUSR2 to the next (scripts/heap-sample.mjs).
+  const toggleHeapSampling = () => HEAP_SAMPLE_DIR && [...ours.keys()].forEach((pid) => process.kill(pid, 'SIGUSR2'));
+  toggleHeapSampling();
   const cpuBefore = snapshot();
   const pgBefore = await pgSnapshot(db, { schemas: OUR_SCHEMAS, statements });
   await sleep(SECS * 1000);
   const cpuAfter = snapshot();
   const pgAfter = await pgSnapshot(db, { schemas: OUR_SCHEMAS, statements, inboxes: OUR_INBOXES, since: pgBefore.at });
+  toggleHeapSampling();
   const [windowStart, windowEnd] = [pgBefore.at, pgAfter.at];
   running = false;
   await Promise.all(clients);
@@ -263,6 +275,10 @@ async function runLevel(system, db, statements, waitForEnd, concurrency, random)
   const split = { rabbitmq: percent.rabbitmq, postgres: percent.postgres, sagaflow: percent.app, driver: percent.driver, other: percent.other };
   Object.assign(split, { perProcess: cpuPercent(cpu, Object.keys(cpu.byProcess), cpu.byProcess), idle: cpu.idle / cpu.seconds, steal: cpu.steal / cpu.seconds });
   const ledger = ledgerOf(pgBefore, pgAfter, rows.length, cpu);
+  if (HEAP_SAMPLE_DIR) {
+    writeFileSync(join(HEAP_SAMPLE_DIR, `window-C${concurrency}.json`), JSON.stringify({ sagas: rows.length, processes: Object.fromEntries(ours) }, null, 2));
+    log(`C=${concurrency}: heap samples in ${HEAP_SAMPLE_DIR}/<pid>.heapprofile, ${rows.length} sagas in the window (${[...ours.values()].join(', ')})`);
+  }
   return {
     concurrency,
     sagasPerSecond: rows.length / seconds,

@@ -1,10 +1,12 @@
 // Summarises V8 .cpuprofile files (from `node --cpu-prof`): self time by package and by function, and
-// with --callers <function name>, which call paths lead to it.
+// with --callers <function name>, which call paths lead to it. A .heapprofile (`npm run bench -- --heap-sample`):
+// bytes allocated by package and by function, per saga with --sagas N.
 //   node scripts/profile-summary.mjs <file.cpuprofile>... [--top 25] [--callers writeBuffer] [--skip-ms 5000]
+//   node scripts/profile-summary.mjs <pid.heapprofile> --sagas 3546
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, callers: { type: 'string' }, inclusive: { type: 'string' }, 'skip-ms': { type: 'string', default: '0' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, callers: { type: 'string' }, inclusive: { type: 'string' }, 'skip-ms': { type: 'string', default: '0' }, sagas: { type: 'string' } } });
 const TOP = Number(values.top);
 
 /** node_modules/<pkg> (scoped too), our workspace folder, node: internals, or what V8 calls it. */
@@ -17,8 +19,40 @@ function packageOf(url, name) {
   return ours ? `sagaflow ${ours[1]}/${ours[2].split('/')[0]}` : url;
 }
 
+/** A sampling heap profile (a tree of call frames, each with the bytes it allocated itself). */
+function summariseHeap(file, profile) {
+  const sagas = Number(values.sagas ?? 0);
+  const byPackage = new Map();
+  const byFunction = new Map();
+  let total = 0;
+  const visit = (node) => {
+    const { callFrame, selfSize } = node;
+    if (selfSize) {
+      const pkg = packageOf(callFrame.url, callFrame.functionName);
+      const fn = `${callFrame.functionName || '(anonymous)'} ${pkg}:${callFrame.lineNumber + 1}`;
+      byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + selfSize);
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + selfSize);
+      total += selfSize;
+    }
+    for (const child of node.children ?? []) visit(child);
+  };
+  visit(profile.head);
+  const amount = (bytes) => (sagas > 0 ? `${(bytes / sagas / 1024).toFixed(1).padStart(6)} KB/saga` : `${(bytes / 1024 / 1024).toFixed(1).padStart(6)} MB`);
+  const show = (map) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP)
+      .map(([key, bytes]) => `  ${amount(bytes)} ${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${key}`)
+      .join('\n');
+  console.log(`${file}: ${amount(total).trim()} allocated (sampled)\n by package:\n${show(byPackage)}\n by function:\n${show(byFunction)}\n`);
+}
+
 for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
+  if (profile.head) {
+    summariseHeap(file, profile);
+    continue;
+  }
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map();
   // --skip-ms: leave out the first milliseconds (start-up: module loading, migrations).
