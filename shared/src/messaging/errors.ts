@@ -81,7 +81,8 @@ export function isConnectionFailure(error: unknown): boolean {
   for (let current = error as any, depth = 0; current && depth < 5; current = current.cause, depth++) {
     if (CONNECTION_ERROR_CODES.has(String(current.code))) return true;
     if (current.name === 'ConnectionException') return true;
-    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error/i.test(String(current.message))) {
+    // `message nacked`: RabbitMQ refused a publish it could not take now (a quorum queue without a leader, say).
+    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error|message nacked/i.test(String(current.message))) {
       return true;
     }
   }
