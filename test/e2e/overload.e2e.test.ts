@@ -1,24 +1,34 @@
 // Overload: orders offered open loop at twice the rate the system completes (measured first, in the same
 // run). Admission control sheds what it cannot finish quickly, at the door: every POST is answered fast,
-// 202 or 429/503 with Retry-After, and what was accepted confirms, quickly. `npm run overload` runs the same
-// for longer (the issue's note has a 10-minute run). On a system of the suite's own, with product defaults.
-import { overloadCatalogFile, runOverload } from '../../shared/src/testkit/index.js';
-import { type SuiteSystem, startSuiteSystem } from './suite-system.js';
+// 202 or 429/503 with Retry-After, and what was accepted confirms, quickly. It runs `npm run overload` (a
+// system of its own, with product defaults) for 60 s: the load comes from a plain Node process, as a client's
+// would. Driven from inside jest's module sandbox, the client's own lag reached the POST times it measured (a
+// p99 of 0.6–1.05 s at 200–270 orders/s, where the same load from its own process answers within 0.1 s).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { OverloadReport } from '../../shared/src/testkit/index.js';
 
 const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 60);
-let suite: SuiteSystem;
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
-beforeAll(async () => {
-  suite = await startSuiteSystem('overload', { CATALOG_SEED_FILE: overloadCatalogFile() });
-}, 120_000);
-afterAll(async () => {
-  await suite?.dispose();
-}, 60_000);
+function overload(): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'scripts/overload.mjs'), '--minutes', String(SECONDS / 60)], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
 
 test(`orders offered at 2x the completed rate for ${SECONDS} s: fast answers, accepted orders confirm quickly, memory bounded`, async () => {
-  const { client, system, environment } = suite.isolated;
-  const report = await runOverload({ client, system, databaseUrl: environment.databaseUrl, seconds: SECONDS, log: (line) => console.info(line) });
-  console.info(JSON.stringify(report, null, 2));
+  const { code, output } = await overload();
+  console.info(output);
+  const json = /## Overload report\n([\s\S]*?)\n(?:PASS|FAIL) /.exec(output)?.[1];
+  expect(json).toBeDefined();
+  const report = JSON.parse(json!) as OverloadReport;
   expect(Object.keys(report.answers).filter((status) => !['202', '429', '503'].includes(status))).toEqual([]);
   expect(report.refusedWithoutRetryAfter).toBe(0);
   expect(report.postP99Ms).toBeLessThanOrEqual(1_000);
@@ -26,4 +36,5 @@ test(`orders offered at 2x the completed rate for ${SECONDS} s: fast answers, ac
   expect(report.finalP99Ms).toBeLessThanOrEqual(30_000);
   expect(Object.entries(report.peakRssMb).filter(([, mb]) => mb > 300)).toEqual([]);
   expect(report.afterwards).toBe('CONFIRMED');
-}, SECONDS * 1_000 + 420_000);
+  expect(code).toBe(0);
+}, SECONDS * 1_000 + 480_000);
