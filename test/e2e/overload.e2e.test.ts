@@ -4,27 +4,13 @@
 // system of its own, with product defaults) for 60 s: the load comes from a plain Node process, as a client's
 // would. Driven from inside jest's module sandbox, the client's own lag reached the POST times it measured (a
 // p99 of 0.6–1.05 s at 200–270 orders/s, where the same load from its own process answers within 0.1 s).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { OverloadReport } from '../../shared/src/testkit/index.js';
+import { runScript } from './run-script.js';
 
 const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 60);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function overload(): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'scripts/overload.mjs'), '--minutes', String(SECONDS / 60)], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
 
 test(`orders offered at 2x the completed rate for ${SECONDS} s: fast answers, accepted orders confirm quickly, memory bounded`, async () => {
-  const { code, output } = await overload();
+  const { code, output } = await runScript('overload.mjs', ['--minutes', String(SECONDS / 60)], { NODE_OPTIONS: '' });
   console.info(output);
   const json = /## Overload report\n([\s\S]*?)\n(?:PASS|FAIL) /.exec(output)?.[1];
   expect(json).toBeDefined();
