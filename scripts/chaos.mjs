@@ -274,6 +274,22 @@ function countLogLines(dir, markers) {
   return counts;
 }
 
+/** Where each order still pending stopped: its saga's wait, and the last log lines that name it in each process. */
+async function describePending(pendingOrders, limit = 3) {
+  const lines = [];
+  const logs = readdirSync(logDir).filter((name) => name.endsWith('.log')).map((name) => [name, readFileSync(join(logDir, name), 'utf8').split('\n')]);
+  for (const order of pendingOrders.slice(0, limit)) {
+    const [saga] = await client.get(`/console/sagas?orderId=${order.orderId}`).catch(() => []);
+    lines.push(`  ${order.orderId}: saga ${saga?.id ?? '?'} ${saga?.status ?? '?'}, awaiting ${JSON.stringify(saga?.awaiting ?? null)}`);
+    const names = [order.orderId, saga?.id].filter(Boolean);
+    for (const [file, fileLines] of logs) {
+      const hits = fileLines.filter((line) => names.some((name) => line.includes(name)));
+      for (const line of hits.slice(-4)) lines.push(`    ${file}: ${line.slice(0, 400)}`);
+    }
+  }
+  return lines;
+}
+
 /** Orders with both a charge and a refund: what trusting the broker must make rare (a late charge undone). */
 async function countChargedAndRefunded(finalOrders) {
   let count = 0;
@@ -400,6 +416,8 @@ try {
     detail: `${deadLetters.length} dead letters${unaccounted.length ? `, ${unaccounted.length} without a saga: ${unaccounted.map((letter) => letter.messageId).join(', ')}` : ''}`,
   });
 
+  const lettersBy = {};
+  for (const letter of deadLetters) lettersBy[`${letter.type ?? '?'}: ${letter.reason ?? '?'}`] = (lettersBy[`${letter.type ?? '?'}: ${letter.reason ?? '?'}`] ?? 0) + 1;
   const byStatus = {};
   for (const order of final) byStatus[order.status] = (byStatus[order.status] ?? 0) + 1;
   const plans = {};
@@ -418,10 +436,16 @@ try {
     `per order: ${(logs.duplicates / ORDERS).toFixed(3)} duplicate commands answered by an inbox, ${(logs.timers / ORDERS).toFixed(3)} saga timers fired; ` +
       `${logs.expired} commands dead-lettered as expired; ${chargedAndRefunded} orders both charged and refunded`,
   );
+  console.log(`dead letters by message type and reason: ${JSON.stringify(lettersBy)}`);
   console.log(`oldest queued command over time (the longest wait at the head of a command queue, per minute): ${describeSamples(queueSamples)}`);
   if (failovers.length) {
     console.log(`node losses (SIGKILL; seconds after it until every work queue had a leader on a live node, every process had reconnected and every work queue its consumers again, the node ran again):`);
     for (const failover of failovers) console.log(`  ${failover.text}`);
+  }
+  const pending = final.filter((order) => order.status === 'PENDING');
+  if (pending.length) {
+    console.log(`orders still pending (their saga's wait, and the last log lines naming them):`);
+    for (const line of await describePending(pending)) console.log(line);
   }
   for (const result of results) console.log(`${result.pass ? 'PASS' : 'FAIL'}  ${result.name}${result.pass ? '' : `: ${result.detail}`}`);
   exitCode = results.every((result) => result.pass) ? 0 : 1;
