@@ -71,6 +71,11 @@ const CONNECTION_ERROR_CODES = new Set([
   '58030',
 ]);
 
+/** RabbitMQ took a publish but never confirmed it: the channel is taken for wedged and opened anew. */
+export class ConfirmTimeoutError extends Error {
+  override readonly name = 'ConfirmTimeoutError';
+}
+
 /**
  * True when an error says PostgreSQL or RabbitMQ is away or cannot serve now: out of reach, out of disk or
  * connections, read-only, or too slow for its timeout. Such a failure says nothing about the message: it is
@@ -80,9 +85,10 @@ const CONNECTION_ERROR_CODES = new Set([
 export function isConnectionFailure(error: unknown): boolean {
   for (let current = error as any, depth = 0; current && depth < 5; current = current.cause, depth++) {
     if (CONNECTION_ERROR_CODES.has(String(current.code))) return true;
-    if (current.name === 'ConnectionException') return true;
-    // `message nacked`: RabbitMQ refused a publish it could not take now (a quorum queue without a leader, say).
-    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error|message nacked/i.test(String(current.message))) {
+    if (current.name === 'ConnectionException' || current.name === 'ConfirmTimeoutError') return true;
+    // `message nacked`: RabbitMQ refused a publish it could not take now (a quorum queue without a leader, say);
+    // `timeout`: amqp-connection-manager could not send one in time while it reconnected.
+    if (/Connection terminated|connection is closed|Channel closed|Connection closed|timeout exceeded when trying to connect|not queryable|Client has encountered a connection error|message nacked|^timeout$/i.test(String(current.message))) {
       return true;
     }
   }

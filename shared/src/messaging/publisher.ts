@@ -1,7 +1,9 @@
 import type { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-manager';
 import type { ConfirmChannel, Options } from 'amqplib';
+import type { Logger } from 'pino';
 import type { Envelope } from '../contracts/envelope.js';
 import { bundle } from './bundle.js';
+import { ConfirmWatch, type Settle } from './confirm-watch.js';
 import { encode, envelopeProblem, type OutgoingMessage } from './codec.js';
 import { MESSAGES_PUBLISHED, PerType } from '../observability/metrics.js';
 import { endSpan, settleSpan, startPublishSpan, tracingOn } from '../observability/tracing.js';
@@ -22,11 +24,16 @@ export class UnpublishableMessageError extends Error {}
 /** A message over MAX_MESSAGE_BYTES: every consumer would refuse it, so it is not sent. */
 export class MessageTooLargeError extends UnpublishableMessageError {}
 
-export interface PublisherLimits {
+/** How long a publish may wait for the broker: for its confirm, or for the link to come back. */
+const CONFIRM_TIMEOUT_MS = 30_000;
+
+export interface PublisherOptions {
   /** Up to this many messages for one exchange and routing key go as one bundle (1: never bundle). */
   bundleMax?: number;
   /** The largest body a consumer takes (MAX_MESSAGE_BYTES); a bundle that would be larger goes as its parts. */
   maxBytes?: number;
+  confirmTimeoutMs?: number;
+  logger?: Logger;
 }
 
 /**
@@ -38,7 +45,10 @@ export interface PublisherLimits {
  * promise and a timer per message) is only for publishes made while it reconnects.
  */
 export class Publisher {
-  private readonly channel: ChannelWrapper;
+  private channel: ChannelWrapper;
+  /** Publishes on `open` awaiting their confirm, and a look now and then for a channel that stopped confirming. */
+  private readonly watch: ConfirmWatch;
+  private readonly watchdog: NodeJS.Timeout;
   private readonly returned = new Set<string>();
   private open?: ConfirmChannel;
   private readonly bundleMax: number;
@@ -49,29 +59,47 @@ export class Publisher {
   private blocked = false;
 
   constructor(
-    connection: AmqpConnectionManager,
+    private readonly connection: AmqpConnectionManager,
     private readonly appId: string,
-    setup?: (channel: ConfirmChannel) => Promise<void>,
-    { bundleMax = 1, maxBytes = Number.MAX_SAFE_INTEGER }: PublisherLimits = {},
+    private readonly setup?: (channel: ConfirmChannel) => Promise<void>,
+    private readonly options: PublisherOptions = {},
   ) {
-    this.bundleMax = bundleMax;
-    this.maxBytes = maxBytes;
+    this.bundleMax = options.bundleMax ?? 1;
+    this.maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    const timeoutMs = options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS;
     connection.on('blocked', () => (this.blocked = true));
     connection.on('unblocked', () => (this.blocked = false));
     connection.on('disconnect', () => (this.blocked = false));
-    this.channel = connection.createChannel({
-      name: `${appId}-publisher`,
+    this.channel = this.openChannel();
+    this.watch = new ConfirmWatch(timeoutMs);
+    this.watchdog = setInterval(() => this.checkConfirms(), Math.min(5_000, timeoutMs / 4));
+    this.watchdog.unref();
+  }
+
+  private openChannel(): ChannelWrapper {
+    return this.connection.createChannel({
+      name: `${this.appId}-publisher`,
       confirm: true,
-      publishTimeout: 30_000,
+      publishTimeout: this.options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS,
       setup: async (channel: ConfirmChannel) => {
         channel.on('return', (message) => this.returned.add(String(message.properties.messageId)));
         channel.once('close', () => {
           if (this.open === channel) this.open = undefined;
         });
-        await setup?.(channel);
+        await this.setup?.(channel);
         this.open = channel;
       },
     });
+  }
+
+  /** A channel that stopped confirming: what waited on it has failed as an outage; publish on a new one. */
+  private checkConfirms(): void {
+    if (!this.watch.check(Date.now())) return;
+    this.options.logger?.warn({ channel: `${this.appId}-publisher` }, 'the broker stopped confirming publishes; opening a new channel');
+    const wedged = this.channel;
+    this.open = undefined;
+    this.channel = this.openChannel();
+    wedged.close().catch(() => undefined);
   }
 
   async publish(exchange: string, routingKey: string, envelope: Envelope, extra: Options.Publish = {}): Promise<void> {
@@ -174,12 +202,13 @@ export class Publisher {
   private send(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const open = this.open;
     if (open) {
-      let settle!: (error: unknown) => void;
-      const confirmed = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+      let settle!: Settle;
+      const confirmed = new Promise<void>((resolve, reject) => (settle = this.watch.track((error) => (error ? reject(error) : resolve()))));
       try {
         open.publish(exchange, routingKey, content, options, settle);
         return confirmed;
       } catch (error) {
+        this.watch.forget(settle);
         // amqplib encodes the whole message before it writes: a throw means nothing was sent. Closed under
         // us, the wrapper sends it once reconnected; anything else is a message AMQP cannot carry.
         if ((error as Error).name !== 'IllegalOperationError') throw new UnpublishableMessageError(`AMQP cannot carry it: ${(error as Error).message}`);
@@ -199,6 +228,7 @@ export class Publisher {
   }
 
   close(): Promise<void> {
+    clearInterval(this.watchdog);
     return this.channel.close();
   }
 }

@@ -46,7 +46,7 @@ export class Broker {
     this.publishConnection = connectBroker(env.AMQP_URL, name, 'publish', logger);
     this.declare = this.declareOn(this.connection);
     this.declarePublishing = this.declareOn(this.publishConnection);
-    this.publisher = new Publisher(this.publishConnection, name, this.declarePublishing, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES });
+    this.publisher = new Publisher(this.publishConnection, name, this.declarePublishing, { bundleMax: env.BUNDLE_MAX, maxBytes: env.MAX_MESSAGE_BYTES, logger });
   }
 
   /**
