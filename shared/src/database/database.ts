@@ -85,6 +85,17 @@ export class Database implements Queryable {
   }
 }
 
+/**
+ * The client's socket, corked: what is sent until it is uncorked leaves in one write (pg writes a simple query
+ * such as BEGIN at once, and each prepared statement with a write of its own). Null if pg keeps no socket.
+ */
+function corked(client: pg.PoolClient): { uncork(): void } | null {
+  const socket = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+  if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return null;
+  socket.cork();
+  return socket as { uncork(): void };
+}
+
 /** A transaction in progress: statements, savepoints, and whether anything was written. */
 export class Tx implements Queryable {
   /** Rows inserted, updated or deleted so far (a refusal that wrote nothing needs no rollback). */
@@ -109,8 +120,11 @@ export class Tx implements Queryable {
     this.connecting ??= this.connect().then((client) => {
       this.client = client;
       client.on('error', this.lost);
+      // The BEGIN and the first statement leave in one write when that statement follows in this tick.
+      const socket = corked(client);
       this.begun = client.query('begin');
       this.begun.catch(() => undefined); // awaited by the first statement
+      if (socket) process.nextTick(() => socket.uncork());
       return client;
     });
     return this.connecting;
@@ -130,8 +144,10 @@ export class Tx implements Queryable {
   async commitWith<Row = Record<string, unknown>>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
     const client = await this.connection();
     const span = startDbSpan(statement.name, 'commit');
+    const socket = corked(client);
     const last = this.behindBegin(client.query({ name: statement.name, text: statement.text, values: values as unknown[] }));
     const commit = settleSpan(span, client.query('commit'));
+    socket?.uncork();
     this.ended = true;
     const [result, committed] = await Promise.allSettled([last, commit]);
     if (result.status === 'rejected') throw result.reason;
