@@ -1,7 +1,11 @@
-import { pino, type Logger } from 'pino';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pino, stdSerializers, type Logger } from 'pino';
+import type { Options as HttpOptions } from 'pino-http';
 
 /** Request and response headers that carry credentials (API keys, JWTs, session cookies): never written to a log. */
-const CREDENTIALS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-api-key"]'];
+const CREDENTIALS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-api-key"]'].flatMap((path) =>
+  path.startsWith('req.headers') ? [path, path.replace('req.headers', 'reqHeaders')] : [path],
+);
 
 /** Every destination this process writes logs to, so a deliberate crash can flush them first. */
 const destinations = new Set<ReturnType<typeof pino.destination>>();
@@ -29,3 +33,29 @@ export function flushLogsNow(): void {
   }
 }
 export type { Logger };
+
+type HttpRequest = IncomingMessage & { id?: unknown; originalUrl?: string };
+
+/**
+ * pino-http's settings for access lines: answered requests at debug; refused ones at warn, and so is 503 (a
+ * dependency out of reach, the client may retry); any other 5xx is a bug and logs at error. Probes and scrapes
+ * are not logged. pino-http binds the request to a logger of its own as each one arrives, whatever the line's
+ * level: bound lean (no headers), that costs little, and the headers (credentials redacted) go only into the
+ * lines of refused and failed requests, which are written.
+ */
+export function accessLog(logger: Logger, isProbe: (url: string | undefined) => boolean): HttpOptions {
+  const withHeaders = (request: HttpRequest, response: ServerResponse, line: object) => (response.statusCode >= 400 ? { ...line, reqHeaders: request.headers } : line);
+  return {
+    logger,
+    autoLogging: { ignore: (request) => isProbe(request.url) },
+    customLogLevel: (_request, response, error) => ((error || response.statusCode >= 500) && response.statusCode !== 503 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug'),
+    wrapSerializers: false,
+    serializers: {
+      req: (request: HttpRequest) => ({ id: request.id, method: request.method, url: request.originalUrl ?? request.url, remoteAddress: request.socket?.remoteAddress }),
+      res: stdSerializers.res,
+      err: stdSerializers.err,
+    },
+    customSuccessObject: withHeaders,
+    customErrorObject: (request, response, _error, line) => withHeaders(request, response, line),
+  };
+}

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { type BaseEnv, databaseTimeouts } from '../config/env.js';
 import { Database, poolTimeouts } from '../database/database.js';
 import { DeliveryCounter } from '../messaging/deliveries.js';
+import { accessLog } from '../logging/logger.js';
 import { isProbe } from '../observability/http.js';
 import { configureMetrics } from '../observability/metrics.js';
 import { MetricsController } from '../observability/metrics.controller.js';
@@ -42,17 +43,7 @@ export class SagaflowCoreModule {
       module: SagaflowCoreModule,
       global: true,
       imports: [
-        LoggerModule.forRoot({
-          pinoHttp: {
-            logger,
-            // Probes and scrapes every few seconds: /health, /health/live, /health/ready, /metrics.
-            autoLogging: { ignore: (request) => isProbe(request.url) },
-            // Access lines for answered requests at debug; refused ones at warn, and so is 503 (a dependency
-            // out of reach, the client may retry); any other 5xx is a bug and logs at error.
-            customLogLevel: (_request, response, error) =>
-              (error || response.statusCode >= 500) && response.statusCode !== 503 ? 'error' : response.statusCode >= 400 ? 'warn' : 'debug',
-          },
-        }),
+        LoggerModule.forRoot({ pinoHttp: accessLog(logger, isProbe) }),
         MikroOrmModule.forRoot({
           // Reads fork their own entity manager; a request context per HTTP request would be a fork for nothing.
           registerRequestContext: false,
