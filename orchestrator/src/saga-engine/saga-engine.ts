@@ -347,13 +347,12 @@ export class SagaEngine {
 
   /** What a reply does to its saga (moved to its next state here, not saved yet), and the log line for once it is saved. */
   private decide(saga: Saga, { reply, outcome }: ReplyInHand, now: Date): { change: SagaChange; log: () => void } {
-    const ids = envelopeLogFields(reply);
     const awaiting = saga.state.awaiting;
     const about = { messageId: reply.messageId, messageType: reply.type, outcome: outcome.outcome };
     if (!awaiting || awaiting.messageId !== reply.causationId || awaiting.commandType !== outcome.commandType) {
       // Late, duplicated or out-of-order: the saga has moved on. Recorded, not applied.
       const detail = awaiting ? `awaiting ${awaiting.commandType} ${awaiting.messageId}` : `saga is ${saga.status}`;
-      return { change: unchanged(saga, { kind: 'reply-ignored', ...about, detail }, now), log: () => this.logger.info({ ...ids, detail }, 'stale reply ignored') };
+      return { change: unchanged(saga, { kind: 'reply-ignored', ...about, detail }, now), log: () => this.logger.info({ ...envelopeLogFields(reply), detail }, 'stale reply ignored') };
     }
     const definition = this.definition(saga.type);
     const transition = applyReply(definition, saga.state, { ...outcome, ...attemptsOf(reply) }, now, newMessageId());
@@ -369,8 +368,8 @@ export class SagaEngine {
     return {
       change,
       log: () => {
-        if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...ids, step: awaiting.step, outcome: outcome.outcome, status }, 'reply applied');
-        if (change.ended) this.logger.info({ ...ids, status, businessKey, failureReason: saga.state.failureReason }, 'saga ended');
+        if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...envelopeLogFields(reply), step: awaiting.step, outcome: outcome.outcome, status }, 'reply applied');
+        if (change.ended) this.logger.info({ ...envelopeLogFields(reply), status, businessKey, failureReason: saga.state.failureReason }, 'saga ended');
       },
     };
   }

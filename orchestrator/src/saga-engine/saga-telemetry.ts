@@ -42,12 +42,14 @@ const FAILED_STATUSES = new Set(['FAILED', 'COMPENSATION_FAILED']);
  */
 export function observeCommitted(changes: SagaChange[]): void {
   if (!observing()) return;
+  const tracing = tracingOn();
   for (const { saga, events, stepsDone, ended, at } of changes) {
     if (events[0]?.kind === 'saga-started') SAGAS_STARTED.bind(saga.type).inc();
     for (const done of stepsDone ?? []) {
       STEP_DURATION.bind(saga.type, done.step, done.action, done.outcome).observe(Math.max(0, at.getTime() - done.startedAtMs) / 1_000);
       if (done.queuedMs !== undefined) STEP_QUEUE_WAIT.bind(saga.type, done.step, done.action).observe(done.queuedMs / 1_000);
       if (done.workMs !== undefined) STEP_WORK.bind(saga.type, done.step, done.action).observe(done.workMs / 1_000);
+      if (!tracing) continue;
       recordSpan(
         `${done.action === 'invoke' ? 'step' : 'compensate'} ${done.step}`,
         saga.traceContext,
@@ -58,6 +60,7 @@ export function observeCommitted(changes: SagaChange[]): void {
     if (ended) {
       SAGAS_ENDED.bind(saga.type, saga.status).inc();
       SAGA_DURATION.bind(saga.type, saga.status).observe(Math.max(0, at.getTime() - saga.createdAt.getTime()) / 1_000);
+      if (!tracing) continue;
       recordSpan(
         `saga ${saga.type}`,
         saga.traceContext,

@@ -4,6 +4,7 @@ import {
   COMMANDS,
   Currency,
   failed,
+  Id,
   InventoryCommands,
   InventoryQueries,
   NotificationCommands,
@@ -15,6 +16,7 @@ import {
   QUERIES,
   replyType,
   SERVICES,
+  isId,
   Sku,
   succeeded,
 } from './index.js';
@@ -159,4 +161,10 @@ describe('message ids', () => {
     const millis = ids.map((id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16));
     expect(millis.every((ms, i) => ms >= before && ms <= after && (i === 0 || ms >= millis[i - 1]))).toBe(true);
   });
+});
+
+test('isId, the quick check of every message id, agrees with the Id schema', () => {
+  const samples: unknown[] = [orderId, orderId.toUpperCase(), '00000000-0000-0000-0000-000000000000', 'ffffffff-ffff-ffff-ffff-ffffffffffff'];
+  samples.push('0190a7f2-0000-9000-8000-000000000001', '0190a7f2-0000-7000-c000-000000000001', `${orderId} `, orderId.slice(1), '', 42, null, undefined, {});
+  for (const value of samples) expect([value, isId(value)]).toEqual([value, Id.safeParse(value).success]);
 });

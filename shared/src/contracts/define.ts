@@ -44,7 +44,9 @@ export type ResultOf<C extends { result: z.ZodType }> = z.infer<C['result']>;
 
 /** Building blocks used by several contracts. */
 export const Id = z.uuid();
-export const isId = (value: unknown): value is string => Id.safeParse(value).success;
+const UUID = z.regexes.uuid();
+/** `Id`'s check without a parse (it runs several times on every message sent and read). */
+export const isId = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
 export const Sku = z.string().regex(/^[A-Z0-9][A-Z0-9-]{0,63}$/, 'SKU: upper-case letters, digits and dashes');
 /** The largest value of a PostgreSQL `integer` column, which holds amounts and stock. */
 export const INT32_MAX = 2_147_483_647;
