@@ -417,7 +417,10 @@ try {
   });
 
   const lettersBy = {};
-  for (const letter of deadLetters) lettersBy[`${letter.type ?? '?'}: ${letter.reason ?? '?'}`] = (lettersBy[`${letter.type ?? '?'}: ${letter.reason ?? '?'}`] ?? 0) + 1;
+  for (const letter of deadLetters) {
+    const key = `${letter.type ?? '?'}: ${letter.reason ?? '?'}`;
+    lettersBy[key] = (lettersBy[key] ?? 0) + 1;
+  }
   const byStatus = {};
   for (const order of final) byStatus[order.status] = (byStatus[order.status] ?? 0) + 1;
   const plans = {};

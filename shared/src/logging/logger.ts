@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino, stdSerializers, type Logger } from 'pino';
 import type { Options as HttpOptions } from 'pino-http';
+import { isProbe } from '../observability/http.js';
 
 /** Request and response headers that carry credentials (API keys, JWTs, session cookies): never written to a log. */
 const CREDENTIALS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-api-key"]'].flatMap((path) =>
@@ -43,7 +44,7 @@ type HttpRequest = IncomingMessage & { id?: unknown; originalUrl?: string };
  * level: bound lean (no headers), that costs little, and the headers (credentials redacted) go only into the
  * lines of refused and failed requests, which are written.
  */
-export function accessLog(logger: Logger, isProbe: (url: string | undefined) => boolean): HttpOptions {
+export function accessLog(logger: Logger): HttpOptions {
   const withHeaders = (request: HttpRequest, response: ServerResponse, line: object) => (response.statusCode >= 400 ? { ...line, reqHeaders: request.headers } : line);
   return {
     logger,

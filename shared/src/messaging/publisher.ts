@@ -52,6 +52,7 @@ export class Publisher {
   private readonly returned = new Set<string>();
   private open?: ConfirmChannel;
   private readonly bundleMax: number;
+  private readonly confirmTimeoutMs: number;
   private readonly maxBytes: number;
   /** Confirmed publishes, per exchange and type (sagaflow_messages_published_total). */
   private readonly sent = new Map<string, PerType>();
@@ -66,13 +67,13 @@ export class Publisher {
   ) {
     this.bundleMax = options.bundleMax ?? 1;
     this.maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
-    const timeoutMs = options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS;
+    this.confirmTimeoutMs = options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS;
     connection.on('blocked', () => (this.blocked = true));
     connection.on('unblocked', () => (this.blocked = false));
     connection.on('disconnect', () => (this.blocked = false));
     this.channel = this.openChannel();
-    this.watch = new ConfirmWatch(timeoutMs);
-    this.watchdog = setInterval(() => this.checkConfirms(), Math.min(5_000, timeoutMs / 4));
+    this.watch = new ConfirmWatch(this.confirmTimeoutMs);
+    this.watchdog = setInterval(() => this.checkConfirms(), Math.min(5_000, this.confirmTimeoutMs / 4));
     this.watchdog.unref();
   }
 
@@ -80,7 +81,7 @@ export class Publisher {
     return this.connection.createChannel({
       name: `${this.appId}-publisher`,
       confirm: true,
-      publishTimeout: this.options.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS,
+      publishTimeout: this.confirmTimeoutMs,
       setup: async (channel: ConfirmChannel) => {
         channel.on('return', (message) => this.returned.add(String(message.properties.messageId)));
         channel.once('close', () => {

@@ -10,7 +10,6 @@ import { type BaseEnv, databaseTimeouts } from '../config/env.js';
 import { Database, poolTimeouts } from '../database/database.js';
 import { DeliveryCounter } from '../messaging/deliveries.js';
 import { accessLog } from '../logging/logger.js';
-import { isProbe } from '../observability/http.js';
 import { configureMetrics } from '../observability/metrics.js';
 import { MetricsController } from '../observability/metrics.controller.js';
 import { Broker } from './broker.js';
@@ -43,7 +42,7 @@ export class SagaflowCoreModule {
       module: SagaflowCoreModule,
       global: true,
       imports: [
-        LoggerModule.forRoot({ pinoHttp: accessLog(logger, isProbe) }),
+        LoggerModule.forRoot({ pinoHttp: accessLog(logger) }),
         MikroOrmModule.forRoot({
           // Reads fork their own entity manager; a request context per HTTP request would be a fork for nothing.
           registerRequestContext: false,
